@@ -1,0 +1,12 @@
+#include "cli/commands.h"
+
+namespace bitdial::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"inspect", run_inspect},
+  };
+  return table;
+}
+
+}  // namespace bitdial::cli

@@ -1,0 +1,20 @@
+// The subcommand table: each command lives in its own file in cli/ and parses its own options.
+// run() receives argv starting at the command name and returns the process exit code; it may
+// throw bitdial::Error, which main() prints as one line with exit code 1.
+#pragma once
+
+#include <vector>
+
+namespace bitdial::cli {
+
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+};
+
+const std::vector<Command>& commands();
+
+int run_inspect(int argc, char** argv);
+int run_convert(int argc, char** argv);
+
+}  // namespace bitdial::cli

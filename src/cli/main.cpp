@@ -1,0 +1,58 @@
+// bitdial command-line entry: dispatches to one file per subcommand. Parsing and printing only;
+// every command is a thin call into the library. Exit codes: 0 success, 1 user error (one line on
+// stderr naming what and where), 2 usage error.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+
+void print_usage(std::FILE* out) {
+  std::fputs(
+      "bitdial - measure, don't guess: quantize an LLM, prove it on your data, serve it safely\n"
+      "\n"
+      "usage: bitdial COMMAND [options]   (bitdial COMMAND --help for details and examples)\n"
+      "\n"
+      "commands:\n"
+      "  inspect FILE [--json]            metadata, tensor table and totals of a GGUF or safetensors model\n"
+      "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n",
+      out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::puts("bitdial 0.1.0");
+    return 0;
+  }
+  try {
+    for (const bitdial::cli::Command& c : bitdial::cli::commands()) {
+      if (cmd == c.name) return c.run(argc - 1, argv + 1);
+    }
+  } catch (const bitdial::Error& e) {
+    std::fprintf(stderr, "bitdial %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "bitdial %s: error: out of memory\n", cmd.c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bitdial %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "bitdial: unknown command '%s' (see bitdial --help)\n", cmd.c_str());
+  return 2;
+}
