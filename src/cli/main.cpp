@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "kernels/dispatch.h"
 
 namespace {
 
@@ -36,7 +37,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version") {
-    std::puts("bitdial 0.1.0");
+    try {
+      std::printf("bitdial 0.1.0 (kernels: %s, detected: %s)\n", bitdial::isa_name(bitdial::active_isa()),
+                  bitdial::isa_name(bitdial::detected_isa()));
+    } catch (const bitdial::Error& e) {
+      std::fprintf(stderr, "bitdial: error: %s\n", e.what());
+      return 1;
+    }
     return 0;
   }
   try {
