@@ -3,15 +3,17 @@
 // sum_i w[i] * (x[i] - y[i])^2, where y[i] is computed with exactly the float operations the
 // decoder performs. The caller packs the result into its block layout.
 //
-// Method (our own; see k_quant_search.cpp for details):
-//   1. per sub-block, a continuous fit (scale, offset) by a sweep of candidate grids, each refined
-//      by weighted least squares given its codes;
-//   2. several candidate super-scales derived from the largest sub-block scale; for each, every
-//      sub-block's integer scale (and min) is chosen by a small integer local search that measures
-//      the decoder's exact output;
-//   3. coordinate descent on the best candidates: refit the super-scale(s) by least squares given
-//      the integer scales and codes, round to fp16, try the neighbouring fp16 values, re-pick the
-//      integers; keep the best seen.
+// Method (our own; details beside the code in k_quant_search.cpp and k_quant_search_scaled.cpp):
+//   1. per sub-block, continuous fits of (step, offset) from a sweep of code grids, each refined by
+//      weighted least squares given its codes; each fit also records the curvature of its error,
+//      so the error of a nearby quantized step is predicted without touching the data;
+//   2. a scan of candidate fp16 super-scales (a range of ratios to the largest sub-block step),
+//      ranked by the predicted error of the integer sub-scales each implies;
+//   3. for the best few, and for one simple start whose error the tests bound, the integer
+//      sub-scales (and mins) are chosen by a local search that measures the decoder's exact output;
+//   4. coordinate descent: least-squares super-scale(s) given the integers and codes, the
+//      neighbouring fp16 values, integers re-picked; the best state seen is kept.
+// Cost is O(candidates x 256) per super-block: no exhaustive combinatorics.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,9 @@ struct AffineSpec {
   int sub_len;    // values per sub-block
   int q_max;      // largest code
   int scale_max;  // largest integer sub-scale / sub-min
+  // Search breadth: d is scanned over a_max / (r * scale_max) for r in scan_low..scan_high,
+  // a_max the largest sub-block step (dmin likewise over the offsets).
+  float scan_low, scan_high;
 };
 
 struct AffineChoice {
@@ -45,6 +50,12 @@ struct ScaledSpec {
   int sub_len;
   int q_min, q_max;
   int scale_min, scale_max;
+  // Search breadth. fit_span: how many code positions inside each end of the code range the
+  // largest value of a sub-block may be mapped to when fitting its step. scan_low..scan_high:
+  // range of s_big / (d * |scale_min|) scanned for the super-scale d, s_big the largest
+  // sub-block step. Few codes (q3_K) need wide ranges; q6_K's fine scales need little.
+  float fit_span;
+  float scan_low, scan_high;
 };
 
 struct ScaledChoice {

@@ -56,15 +56,14 @@ void encode_affine(const float* x, const float* w, int qmax, Block* b, int* q) {
   b->m = fit.m;
 }
 
-void check_row(int64_t n, const char* what) {
+void check_row(int64_t n) {
   BITDIAL_ASSERT(n >= 0 && n % kBlock == 0);
-  (void)what;
 }
 
 }  // namespace
 
 void dequantize_row_q4_0(const void* blocks, float* out, int64_t n) {
-  check_row(n, "q4_0");
+  check_row(n);
   const auto* b = static_cast<const BlockQ4_0*>(blocks);
   int q[kBlock];
   for (int64_t i = 0; i < n / kBlock; ++i) {
@@ -74,7 +73,7 @@ void dequantize_row_q4_0(const void* blocks, float* out, int64_t n) {
 }
 
 void quantize_row_q4_0(const float* in, void* blocks, int64_t n, const float* importance) {
-  check_row(n, "q4_0");
+  check_row(n);
   auto* b = static_cast<BlockQ4_0*>(blocks);
   float w[kBlock];
   int q[kBlock];
@@ -86,7 +85,7 @@ void quantize_row_q4_0(const float* in, void* blocks, int64_t n, const float* im
 }
 
 void dequantize_row_q4_1(const void* blocks, float* out, int64_t n) {
-  check_row(n, "q4_1");
+  check_row(n);
   const auto* b = static_cast<const BlockQ4_1*>(blocks);
   int q[kBlock];
   for (int64_t i = 0; i < n / kBlock; ++i) {
@@ -96,7 +95,7 @@ void dequantize_row_q4_1(const void* blocks, float* out, int64_t n) {
 }
 
 void quantize_row_q4_1(const float* in, void* blocks, int64_t n, const float* importance) {
-  check_row(n, "q4_1");
+  check_row(n);
   auto* b = static_cast<BlockQ4_1*>(blocks);
   float w[kBlock];
   int q[kBlock];
@@ -108,7 +107,7 @@ void quantize_row_q4_1(const float* in, void* blocks, int64_t n, const float* im
 }
 
 void dequantize_row_q5_0(const void* blocks, float* out, int64_t n) {
-  check_row(n, "q5_0");
+  check_row(n);
   const auto* b = static_cast<const BlockQ5_0*>(blocks);
   int q[kBlock];
   for (int64_t i = 0; i < n / kBlock; ++i) {
@@ -118,7 +117,7 @@ void dequantize_row_q5_0(const void* blocks, float* out, int64_t n) {
 }
 
 void quantize_row_q5_0(const float* in, void* blocks, int64_t n, const float* importance) {
-  check_row(n, "q5_0");
+  check_row(n);
   auto* b = static_cast<BlockQ5_0*>(blocks);
   float w[kBlock];
   int q[kBlock];
@@ -130,7 +129,7 @@ void quantize_row_q5_0(const float* in, void* blocks, int64_t n, const float* im
 }
 
 void dequantize_row_q5_1(const void* blocks, float* out, int64_t n) {
-  check_row(n, "q5_1");
+  check_row(n);
   const auto* b = static_cast<const BlockQ5_1*>(blocks);
   int q[kBlock];
   for (int64_t i = 0; i < n / kBlock; ++i) {
@@ -140,7 +139,7 @@ void dequantize_row_q5_1(const void* blocks, float* out, int64_t n) {
 }
 
 void quantize_row_q5_1(const float* in, void* blocks, int64_t n, const float* importance) {
-  check_row(n, "q5_1");
+  check_row(n);
   auto* b = static_cast<BlockQ5_1*>(blocks);
   float w[kBlock];
   int q[kBlock];
@@ -152,7 +151,7 @@ void quantize_row_q5_1(const float* in, void* blocks, int64_t n, const float* im
 }
 
 void dequantize_row_q8_0(const void* blocks, float* out, int64_t n) {
-  check_row(n, "q8_0");
+  check_row(n);
   const auto* b = static_cast<const BlockQ8_0*>(blocks);
   for (int64_t i = 0; i < n / kBlock; ++i) {
     const float d = fp16_to_f32(b[i].d);
@@ -161,7 +160,7 @@ void dequantize_row_q8_0(const void* blocks, float* out, int64_t n) {
 }
 
 void quantize_row_q8_0(const float* in, void* blocks, int64_t n, const float* importance) {
-  check_row(n, "q8_0");
+  check_row(n);
   auto* b = static_cast<BlockQ8_0*>(blocks);
   float w[kBlock];
   int q[kBlock];

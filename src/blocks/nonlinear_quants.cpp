@@ -1,9 +1,190 @@
-// PLACEHOLDER until the block family lands: every function fails loudly.
 #include "blocks/nonlinear_quants.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "blocks/scale_search.h"
 #include "core/error.h"
+#include "core/fp16.h"
+
 namespace bitdial {
-void dequantize_row_iq4_nl(const void*, float*, int64_t) { fail("dequantize_row_iq4_nl: not built yet"); }
-void quantize_row_iq4_nl(const float*, void*, int64_t, const float*) { fail("quantize_row_iq4_nl: not built yet"); }
-void dequantize_row_iq4_xs(const void*, float*, int64_t) { fail("dequantize_row_iq4_xs: not built yet"); }
-void quantize_row_iq4_xs(const float*, void*, int64_t, const float*) { fail("quantize_row_iq4_xs: not built yet"); }
+namespace {
+
+constexpr int kBlock = 32;
+constexpr int kSuper = 256;
+constexpr int kSubBlocks = kSuper / kBlock;
+constexpr GridTable kIq4Table = make_grid_table(kIq4Grid);
+constexpr int kScaleBias = 32;  // stored 6-bit sub-block scale ls means multiplier ls - 32
+
+// Super-block scale sweep for iq4_xs: the sub-block with the largest scale is mapped to ext * f for
+// ext in {-32, 31} and kSuperSteps values of f in (kSuperLow, ~1]; each point is refitted once.
+constexpr int kSuperSteps = 6;
+constexpr float kSuperLow = 0.7f;
+
+void unpack_nibbles(const uint8_t* qs, uint8_t* q) {
+  for (int j = 0; j < 16; ++j) {
+    q[j] = qs[j] & 0x0f;
+    q[j + 16] = qs[j] >> 4;
+  }
 }
+
+void pack_nibbles(const uint8_t* q, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>(q[j] | (q[j + 16] << 4));
+}
+
+void decode_grid(float scale, const uint8_t* q, float* out) {
+  for (int j = 0; j < kBlock; ++j) out[j] = scale * static_cast<float>(kIq4Grid[q[j]]);
+}
+
+int stored_scale(const BlockIQ4_XS& b, int ib) {
+  const int low = (b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f;
+  const int high = (b.scales_h >> (2 * ib)) & 3;
+  return low | (high << 4);
+}
+
+// The iq4_xs encoding of one super-block: multipliers l_b in [-32, 31] against the fp16 d, codes.
+struct SuperChoice {
+  uint16_t d = 0;
+  int l[kSubBlocks] = {};
+  uint8_t q[kSuper] = {};
+  double err = HUGE_VAL;
+};
+
+// Given the stored super-block scale, picks each sub-block's multiplier among the integers around
+// its ideal float scale / d (and 0), with the best codes for each; fills `c` and returns its error.
+double choose_sub_scales(const float* x, const float* w, const float* ideal, uint16_t h, SuperChoice& c) {
+  const float d = fp16_to_f32(h);
+  c.d = h;
+  c.err = 0;
+  uint8_t codes[kBlock];
+  for (int ib = 0; ib < kSubBlocks; ++ib) {
+    const float* xb = x + ib * kBlock;
+    const float* wb = w + ib * kBlock;
+    uint8_t* qb = c.q + ib * kBlock;
+    double best = grid_codes(xb, wb, kBlock, 0.0f, kIq4Table, qb);
+    c.l[ib] = 0;
+    if (d != 0.0f && ideal[ib] != 0.0f) {
+      const float target = std::clamp(ideal[ib] / d, -40.0f, 40.0f);
+      const int centre = static_cast<int>(std::nearbyint(target));
+      for (int l = centre - 1; l <= centre + 1; ++l) {
+        if (l < -kScaleBias || l > kScaleBias - 1 || l == 0) continue;
+        const float dl = d * static_cast<float>(l);
+        const double err = grid_codes(xb, wb, kBlock, dl, kIq4Table, codes);
+        if (err < best) {
+          best = err;
+          c.l[ib] = l;
+          std::copy(codes, codes + kBlock, qb);
+        }
+      }
+    }
+    c.err += best;
+  }
+  return c.err;
+}
+
+// Least-squares super-block scale for fixed multipliers and codes: x_j ~ d * (l_b * grid[q_j]).
+float refit_super_scale(const float* x, const float* w, const SuperChoice& c) {
+  double sxg = 0, sgg = 0;
+  for (int j = 0; j < kSuper; ++j) {
+    const double g = static_cast<double>(c.l[j / kBlock]) * kIq4Grid[c.q[j]];
+    sxg += w[j] * x[j] * g, sgg += w[j] * g * g;
+  }
+  return sgg > 0 ? static_cast<float>(sxg / sgg) : 0.0f;
+}
+
+void encode_iq4_xs(const float* x, const float* w, BlockIQ4_XS& b) {
+  // Ideal free-float scale per sub-block (sub-blocks without weight fall back to plain MSE).
+  float ideal[kSubBlocks];
+  float smax = 0.0f;
+  uint8_t scratch[kBlock];
+  for (int ib = 0; ib < kSubBlocks; ++ib) {
+    float wb[kBlock];
+    block_weights(w, ib * kBlock, kBlock, wb);
+    ideal[ib] = fit_grid(x + ib * kBlock, wb, kBlock, kIq4Table, false, scratch).scale;
+    if (std::fabs(ideal[ib]) > std::fabs(smax)) smax = ideal[ib];
+  }
+
+  SuperChoice best, trial;
+  choose_sub_scales(x, w, ideal, 0, best);
+  auto consider = [&](uint16_t h) {
+    if ((h & 0x7c00u) == 0x7c00u) return;
+    choose_sub_scales(x, w, ideal, h, trial);
+    if (trial.err < best.err) best = trial;
+  };
+  if (smax != 0.0f) {
+    for (int ext : {-kScaleBias, kScaleBias - 1}) {
+      for (int k = 0; k < kSuperSteps; ++k) {
+        const float f = 1.0f + 0.5f / kScaleBias - (1.0f + 0.5f / kScaleBias - kSuperLow) * k / (kSuperSteps - 1);
+        consider(fp16_saturating(smax / (static_cast<float>(ext) * f)));
+        consider(fp16_saturating(refit_super_scale(x, w, trial)));
+      }
+    }
+    consider(fp16_saturating(refit_super_scale(x, w, best)));
+    const uint16_t centre = best.d;
+    for (int delta : {-2, -1, 1, 2}) {
+      const int mag = (centre & 0x7fff) + delta;
+      if (mag >= 0 && mag <= 0x7bff) consider(static_cast<uint16_t>((centre & 0x8000) | mag));
+    }
+  }
+
+  b.d = best.d;
+  b.scales_h = 0;
+  for (int ib = 0; ib < kSubBlocks; ++ib) {
+    const int ls = best.l[ib] + kScaleBias;
+    if (ib % 2 == 0) b.scales_l[ib / 2] = static_cast<uint8_t>(ls & 0x0f);
+    else b.scales_l[ib / 2] |= static_cast<uint8_t>((ls & 0x0f) << 4);
+    b.scales_h |= static_cast<uint16_t>((ls >> 4) << (2 * ib));
+    pack_nibbles(best.q + ib * kBlock, b.qs + 16 * ib);
+  }
+}
+
+}  // namespace
+
+void dequantize_row_iq4_nl(const void* blocks, float* out, int64_t n) {
+  BITDIAL_ASSERT(n >= 0 && n % kBlock == 0);
+  const auto* b = static_cast<const BlockIQ4_NL*>(blocks);
+  uint8_t q[kBlock];
+  for (int64_t i = 0; i < n / kBlock; ++i) {
+    unpack_nibbles(b[i].qs, q);
+    decode_grid(fp16_to_f32(b[i].d), q, out + i * kBlock);
+  }
+}
+
+void quantize_row_iq4_nl(const float* in, void* blocks, int64_t n, const float* importance) {
+  BITDIAL_ASSERT(n >= 0 && n % kBlock == 0);
+  auto* b = static_cast<BlockIQ4_NL*>(blocks);
+  float w[kBlock];
+  uint8_t q[kBlock];
+  for (int64_t i = 0; i < n / kBlock; ++i) {
+    block_weights(importance, i * kBlock, kBlock, w);
+    const GridFit fit = fit_grid(in + i * kBlock, w, kBlock, kIq4Table, true, q);
+    b[i].d = f32_to_fp16(fit.scale);  // already an fp16 value: exact
+    pack_nibbles(q, b[i].qs);
+  }
+}
+
+void dequantize_row_iq4_xs(const void* blocks, float* out, int64_t n) {
+  BITDIAL_ASSERT(n >= 0 && n % kSuper == 0);
+  const auto* b = static_cast<const BlockIQ4_XS*>(blocks);
+  uint8_t q[kBlock];
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int ib = 0; ib < kSubBlocks; ++ib) {
+      const float dl = d * static_cast<float>(stored_scale(b[i], ib) - kScaleBias);
+      unpack_nibbles(b[i].qs + 16 * ib, q);
+      decode_grid(dl, q, out + i * kSuper + ib * kBlock);
+    }
+  }
+}
+
+void quantize_row_iq4_xs(const float* in, void* blocks, int64_t n, const float* importance) {
+  BITDIAL_ASSERT(n >= 0 && n % kSuper == 0);
+  auto* b = static_cast<BlockIQ4_XS*>(blocks);
+  float w[kSuper];
+  for (int64_t i = 0; i < n / kSuper; ++i) {
+    block_weights(importance, i * kSuper, kSuper, w);
+    encode_iq4_xs(in + i * kSuper, w, b[i]);
+  }
+}
+
+}  // namespace bitdial

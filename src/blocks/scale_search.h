@@ -37,9 +37,36 @@ AffineFit fit_affine(const float* x, const float* w, int n, int qmax, int* q);
 // The decoder's exact reconstruction for the affine types (kept in one place so search == decode).
 inline float affine_value(int q, float d, float m) { return static_cast<float>(q) * d + m; }
 
-// Non-uniform grid: y_i = scale * grid[q_i], grid ascending with `size` entries (iq4_nl, iq4_xs).
+// A non-uniform integer grid (iq4_nl, iq4_xs): y_i = scale * values[q_i], values ascending and
+// distinct, with a lookup that brackets any real v between two neighbouring grid values in O(1).
+struct GridTable {
+  int8_t values[16];
+  int size;
+  int zero;             // index of the smallest-magnitude value (the code for an all-zero scale)
+  uint8_t below[256];   // below[k + 128]: index of the largest value <= k (0 when none)
+};
+
+constexpr GridTable make_grid_table(const int8_t (&values)[16]) {
+  GridTable t{};
+  t.size = 16;
+  for (int i = 0; i < 16; ++i) {
+    t.values[i] = values[i];
+    const int mag = values[i] < 0 ? -values[i] : values[i];
+    const int best = values[t.zero] < 0 ? -values[t.zero] : values[t.zero];
+    if (mag < best) t.zero = i;
+  }
+  for (int k = -128; k < 128; ++k) {
+    int idx = 0;
+    for (int i = 0; i < 16; ++i) {
+      if (values[i] <= k) idx = i;
+    }
+    t.below[k + 128] = static_cast<uint8_t>(idx);
+  }
+  return t;
+}
+
 // Writes the best code per value for the given float scale and returns the weighted squared error.
-double grid_codes(const float* x, const float* w, int n, float scale, const int8_t* grid, int size, uint8_t* q);
+double grid_codes(const float* x, const float* w, int n, float scale, const GridTable& grid, uint8_t* q);
 
 // Best float scale for a grid block. With store_fp16 the scale is evaluated (and returned) as the
 // fp16 value it will be stored as; without it the scale is a free float (iq4_xs sub-blocks, whose
@@ -48,6 +75,6 @@ struct GridFit {
   float scale;
   double err;
 };
-GridFit fit_grid(const float* x, const float* w, int n, const int8_t* grid, int size, bool store_fp16, uint8_t* q);
+GridFit fit_grid(const float* x, const float* w, int n, const GridTable& grid, bool store_fp16, uint8_t* q);
 
 }  // namespace bitdial

@@ -5,6 +5,7 @@ namespace bitdial::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"inspect", run_inspect},
+      {"convert", run_convert},
   };
   return table;
 }

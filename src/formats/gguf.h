@@ -123,7 +123,7 @@ class GgufFile {
   // Pointer to a tensor's bytes inside the mapping (valid while this object lives).
   const uint8_t* tensor_data(const GgufTensorInfo& t) const { return base_ + data_offset_ + t.offset; }
 
-  // Decoding tensor bytes to floats needs the block codecs: see blocks/tensor_codec.h.
+  // Decoding tensor bytes to floats needs the block codecs (blocks/traits.h), one layer up.
 
  private:
   std::shared_ptr<MappedFile> map_;

@@ -337,7 +337,8 @@ std::string SafetensorsWriter::header() const {
     h[name] = {{"dtype", st_dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {pos, pos + t.nbytes}}};
     pos += t.nbytes;
   }
-  std::string text = h.dump();
+  // Invalid UTF-8 in a name or metadata value is replaced rather than thrown on.
+  std::string text = h.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   // Pad with spaces so the data buffer starts 8-byte aligned (8 + N is a multiple of 8).
   text.append((8 - text.size() % 8) % 8, ' ');
   return text;

@@ -10,7 +10,7 @@ namespace bitdial {
 
 // Type names follow GGUF's lower-case spelling where a GGUF type exists ("f32", "bf16"), else the
 // safetensors name lower-cased ("u8", "f8_e4m3").
-std::string st_summary_type_name(StDtype d) {
+static std::string st_summary_type_name(StDtype d) {
   if (const auto t = st_dtype_to_tensor_type(d)) return type_name(*t);
   std::string s = st_dtype_name(d);
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

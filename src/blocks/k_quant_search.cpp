@@ -1,0 +1,375 @@
+// Affine super-block search (q2_K, q4_K, q5_K) and the shared weight helper; the symmetric
+// search is in k_quant_search_scaled.cpp.
+#include "blocks/k_quant_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "blocks/k_quant_search_util.h"
+#include "core/fp16.h"
+
+namespace bitdial::kq {
+namespace {
+
+using namespace detail;
+
+// ---------------------------------------------------------------------------------------------
+// Affine sub-blocks: y = s * q - o, q in 0..q_max, with s = d * sc and o = dmin * m as the decoder
+// computes them in float.
+
+// sum w (x - y)^2 over one sub-block, each code rounded to nearest; writes codes when q != nullptr.
+float affine_error(const float* x, const float* w, int len, int q_max, float s, float o, uint8_t* q) {
+  float err = 0.0f;
+  if (s == 0.0f) {
+    for (int i = 0; i < len; ++i) {
+      const float diff = x[i] - (0.0f - o);
+      err += w[i] * diff * diff;
+      if (q) q[i] = 0;
+    }
+    return err;
+  }
+  const float inv = 1.0f / s;
+  const float top = static_cast<float>(q_max);
+  for (int i = 0; i < len; ++i) {
+    const float t = std::clamp((x[i] + o) * inv, 0.0f, top);
+    const int qi = static_cast<int>(t + 0.5f);  // t >= 0: truncation is floor
+    const float diff = x[i] - (s * static_cast<float>(qi) - o);
+    err += w[i] * diff * diff;
+    if (q) q[i] = static_cast<uint8_t>(qi);
+  }
+  return err;
+}
+
+struct AffineFit {
+  float a = 0.0f;    // step per code
+  float b = 0.0f;    // offset subtracted: y = a * q - b
+  float err = 0.0f;  // weighted squared error at (a, b)
+  // Hessian of the error in (a, b) with the codes held fixed, halved: sum w q^2, sum w q, sum w.
+  // err + hqq da^2 - 2 hq da db + hw db^2 predicts the error of a nearby (a + da, b + db).
+  float hqq = 0.0f, hq = 0.0f, hw = 0.0f;
+};
+
+// Fills the Hessian terms of f from the codes (a, b) gives.
+void affine_curvature(const float* x, const float* w, int len, int q_max, AffineFit* f) {
+  uint8_t q[32];
+  f->err = affine_error(x, w, len, q_max, f->a, f->b, q);
+  double qq = 0, sq = 0, sw = 0;
+  for (int i = 0; i < len; ++i) {
+    qq += w[i] * q[i] * q[i];
+    sq += w[i] * q[i];
+    sw += w[i];
+  }
+  f->hqq = static_cast<float>(qq);
+  f->hq = static_cast<float>(sq);
+  f->hw = static_cast<float>(sw);
+}
+
+// Continuous (unquantized-scale) fit of one sub-block: a sweep of code grids spanning [lo, hi]
+// (and [min(lo, 0), hi], the zero-anchored grid), each refined by weighted least squares of
+// (a, b) given its codes. Used to predict and centre the integer searches.
+AffineFit fit_affine(const float* x, const float* w, int len, int q_max) {
+  float lo = x[0], hi = x[0];
+  for (int i = 1; i < len; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  AffineFit best;
+  if (!(hi > lo)) {
+    best.b = -lo;
+    affine_curvature(x, w, len, q_max, &best);
+    return best;
+  }
+  best.a = (hi - lo) / q_max;
+  best.b = -lo;
+  float best_err = affine_error(x, w, len, q_max, best.a, best.b, nullptr);
+  const float los[2] = {lo, std::min(lo, 0.0f)};
+  for (int v = 0; v < (lo < 0.0f ? 1 : 2); ++v) {
+    const float range = hi - los[v];
+    for (int k = -kFitGrids; k <= kFitGrids; ++k) {
+      const float iscale = (q_max + k * (1.0f / kFitGrids)) / range;
+      double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0;
+      for (int i = 0; i < len; ++i) {
+        const double q = round_to_int((x[i] - los[v]) * iscale, 0, q_max);
+        sw += w[i];
+        sq += w[i] * q;
+        sqq += w[i] * q * q;
+        sx += w[i] * x[i];
+        sqx += w[i] * q * x[i];
+      }
+      const double det = sqq * sw - sq * sq;
+      if (!(det > 1e-12 * sqq * sw)) continue;
+      const float a = static_cast<float>((sqx * sw - sq * sx) / det);
+      const float b = static_cast<float>((sq * sqx - sqq * sx) / det);
+      if (!(a > 0.0f) || !std::isfinite(b)) continue;
+      const float err = affine_error(x, w, len, q_max, a, b, nullptr);
+      if (err < best_err) {
+        best_err = err;
+        best.a = a;
+        best.b = b;
+      }
+    }
+  }
+  affine_curvature(x, w, len, q_max, &best);
+  return best;
+}
+
+struct AffineState {
+  uint16_t d = 0, dmin = 0;
+  int sc[16] = {}, m[16] = {};
+  double err = std::numeric_limits<double>::infinity();
+};
+
+struct AffineProblem {
+  const AffineSpec& spec;
+  const float* x;
+  const float* w;
+  AffineFit fit[16];
+
+  float sub_error(int j, float d, float dmin, int sc, int m, uint8_t* q = nullptr) const {
+    const int len = spec.sub_len;
+    return affine_error(x + j * len, w + j * len, len, spec.q_max, d * static_cast<float>(sc),
+                        dmin * static_cast<float>(m), q);
+  }
+
+  // Predicted error of super-scales (d, dmin) from the quadratic models of the fits, trying the
+  // integers on either side of each ratio; the choices go to sc / m when non-null.
+  float predict(float d, float dmin, int* sc, int* m) const {
+    const int top = spec.scale_max;
+    const float inv_d = d != 0.0f ? 1.0f / d : 0.0f, inv_m = dmin != 0.0f ? 1.0f / dmin : 0.0f;
+    float total = 0.0f;
+    for (int j = 0; j < spec.n_sub; ++j) {
+      const AffineFit& f = fit[j];
+      const float ra = std::clamp(f.a * inv_d, 0.0f, static_cast<float>(top));
+      const float rb = std::clamp(f.b * inv_m, 0.0f, static_cast<float>(top));
+      const int s0 = static_cast<int>(ra), m0 = static_cast<int>(rb);  // floors (ratios >= 0)
+      float best = kInf;
+      for (int s = s0; s <= std::min(s0 + 1, top); ++s) {
+        const float da = d * static_cast<float>(s) - f.a;
+        for (int k = m0; k <= std::min(m0 + 1, top); ++k) {
+          const float db = dmin * static_cast<float>(k) - f.b;
+          const float e = f.err + f.hqq * da * da - 2.0f * f.hq * da * db + f.hw * db * db;
+          if (e < best) {
+            best = e;
+            if (sc) sc[j] = s;
+            if (m) m[j] = k;
+          }
+        }
+      }
+      total += best;
+    }
+    return total;
+  }
+
+  // Best integers (sc, m) for sub-block j near (sc0, m0): first-improvement descent over the 4
+  // axis neighbours, then the 4 diagonal ones, until none improves.
+  float descend(int j, float d, float dmin, int sc0, int m0, int* sc_out, int* m_out) const {
+    static constexpr int kMoves[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
+    const int top = spec.scale_max;
+    const bool sc_free = d != 0.0f, m_free = dmin != 0.0f;
+    int sc = sc_free ? std::clamp(sc0, 0, top) : 0;
+    int m = m_free ? std::clamp(m0, 0, top) : 0;
+    float err = sub_error(j, d, dmin, sc, m);
+    int from = -1;  // the move that led here; its reverse need not be tried
+    for (int step = 0; step < 64; ++step) {
+      int moved = -1;
+      for (int k = 0; k < 8 && moved < 0; ++k) {
+        if (from >= 0 && kMoves[k][0] == -kMoves[from][0] && kMoves[k][1] == -kMoves[from][1]) continue;
+        const int s2 = sc + kMoves[k][0], m2 = m + kMoves[k][1];
+        if ((kMoves[k][0] != 0 && !sc_free) || (kMoves[k][1] != 0 && !m_free)) continue;
+        if (s2 < 0 || s2 > top || m2 < 0 || m2 > top) continue;
+        const float e = sub_error(j, d, dmin, s2, m2);
+        if (e < err) {
+          err = e;
+          sc = s2;
+          m = m2;
+          moved = k;
+        }
+      }
+      if (moved < 0) break;
+      from = moved;
+    }
+    *sc_out = sc;
+    *m_out = m;
+    return err;
+  }
+
+  // Chooses every sub-block's integers for fp16 super-scales (hd, hm), starting each local search
+  // from the given integers, or from the prediction's choice when start is null.
+  AffineState assign(uint16_t hd, uint16_t hm, const AffineState* start) const {
+    AffineState s;
+    s.d = hd;
+    s.dmin = hm;
+    const float d = fp16_to_f32(hd), dmin = fp16_to_f32(hm);
+    AffineState guess;
+    if (!start) {
+      predict(d, dmin, guess.sc, guess.m);
+      start = &guess;
+    }
+    double total = 0;
+    for (int j = 0; j < spec.n_sub; ++j) total += descend(j, d, dmin, start->sc[j], start->m[j], &s.sc[j], &s.m[j]);
+    s.err = total;
+    return s;
+  }
+
+  // Error of (hd, hm) with cur's integers kept.
+  double keep_integers_error(uint16_t hd, uint16_t hm, const AffineState& cur) const {
+    const float d = fp16_to_f32(hd), dmin = fp16_to_f32(hm);
+    double total = 0;
+    for (int j = 0; j < spec.n_sub; ++j) total += sub_error(j, d, dmin, cur.sc[j], cur.m[j]);
+    return total;
+  }
+
+  // One coordinate-descent round: least-squares (d, dmin) for cur's integer scales, mins and
+  // codes; the best of the fp16 grid around it (integers kept); then the integers re-picked.
+  AffineState refine(const AffineState& cur) const {
+    const float d = fp16_to_f32(cur.d), dmin = fp16_to_f32(cur.dmin);
+    double aa = 0, ab = 0, bb = 0, ax = 0, bx = 0;
+    uint8_t q[256];
+    for (int j = 0; j < spec.n_sub; ++j) {
+      sub_error(j, d, dmin, cur.sc[j], cur.m[j], q + j * spec.sub_len);
+      for (int i = 0; i < spec.sub_len; ++i) {
+        const int k = j * spec.sub_len + i;
+        const double A = static_cast<double>(cur.sc[j]) * q[k];
+        const double B = -static_cast<double>(cur.m[j]);  // y = d * A + dmin * B
+        aa += w[k] * A * A;
+        ab += w[k] * A * B;
+        bb += w[k] * B * B;
+        ax += w[k] * A * x[k];
+        bx += w[k] * B * x[k];
+      }
+    }
+    double nd = d, nm = dmin;
+    const double det = aa * bb - ab * ab;
+    if (det > 1e-12 * aa * bb && det > 0) {
+      nd = (ax * bb - ab * bx) / det;
+      nm = (aa * bx - ab * ax) / det;
+    } else if (aa > 0) {
+      nd = (ax - nm * ab) / aa;
+    }
+    const uint16_t hd = nd >= 0 ? to_half(static_cast<float>(nd)) : cur.d;
+    const uint16_t hm = to_half(static_cast<float>(nm));
+    uint16_t best_d = cur.d, best_m = cur.dmin;
+    double best_err = cur.err;
+    for (int i = -1; i <= 1; ++i) {
+      for (int k = -1; k <= 1; ++k) {
+        const uint16_t cd = i ? half_step(hd, i) : hd, cm = k ? half_step(hm, k) : hm;
+        const double e = keep_integers_error(cd, cm, cur);
+        if (e < best_err) {
+          best_err = e;
+          best_d = cd;
+          best_m = cm;
+        }
+      }
+    }
+    if (best_d == cur.d && best_m == cur.dmin) return cur;
+    const AffineState s = assign(best_d, best_m, &cur);
+    return s.err < cur.err ? s : cur;
+  }
+};
+
+}  // namespace
+
+void super_block_weights(const float* importance, float* out) {
+  double sum = 0;
+  if (importance) {
+    for (int i = 0; i < 256; ++i) sum += importance[i];
+  }
+  for (int i = 0; i < 256; ++i) out[i] = sum > 0 ? importance[i] : 1.0f;
+}
+
+
+void search_affine(const AffineSpec& spec, const float* x, const float* w, AffineChoice* out) {
+  AffineProblem p{spec, x, w, {}};
+  float a_max = 0, b_hi = 0, b_lo = 0, zero_anchored_a = 0, zero_anchored_b = 0;
+  float za[16], zb[16];  // per sub-block zero-anchored step and offset
+  for (int j = 0; j < spec.n_sub; ++j) {
+    const float* xs = x + j * spec.sub_len;
+    p.fit[j] = fit_affine(xs, w + j * spec.sub_len, spec.sub_len, spec.q_max);
+    a_max = std::max(a_max, p.fit[j].a);
+    b_hi = std::max(b_hi, p.fit[j].b);
+    b_lo = std::min(b_lo, p.fit[j].b);
+    const float lo = std::min(0.0f, *std::min_element(xs, xs + spec.sub_len));
+    const float hi = std::max(0.0f, *std::max_element(xs, xs + spec.sub_len));
+    za[j] = (hi - lo) / spec.q_max;
+    zb[j] = -lo;
+    zero_anchored_a = std::max(zero_anchored_a, za[j]);
+    zero_anchored_b = std::max(zero_anchored_b, zb[j]);
+  }
+  // Offsets share dmin's sign: serve the positive ones when any exist, else the negative ones
+  // (a super-block of all-positive sub-blocks).
+  const float b_ext = b_hi > 0 ? b_hi : b_lo;
+  const float top = static_cast<float>(spec.scale_max);
+
+  // Scan d = a_max / r with dmin at b_ext / top, ranked by prediction; then, for the best few d,
+  // scan dmin = b_ext / r the same way. The best pairs are assigned exactly and refined.
+  const uint16_t dmin_plain = to_half(b_ext / top);
+  BestList<AffineState, kScanKeep> d_ranked;
+  if (a_max > 0.0f) {
+    uint16_t prev = 0;
+    for (float r = spec.scan_low * top; r <= spec.scan_high * top; r *= 1.0f + kAffineScanStep) {
+      AffineState s;
+      s.d = to_half(a_max / r);
+      if (s.d == prev || s.d == 0) continue;
+      prev = s.d;
+      s.dmin = dmin_plain;
+      s.err = p.predict(fp16_to_f32(s.d), fp16_to_f32(s.dmin), nullptr, nullptr);
+      d_ranked.offer(s);
+    }
+  }
+  BestList<AffineState, kScanKeep> pairs;
+  for (int k = 0; k < d_ranked.count; ++k) {
+    AffineState base = d_ranked.items[k];
+    pairs.offer(base);
+    if (b_ext == 0.0f) continue;
+    uint16_t prev = dmin_plain;
+    for (float r = spec.scan_low * top; r <= spec.scan_high * top; r *= 1.0f + kAffineScanStep) {
+      AffineState s = base;
+      s.dmin = to_half(b_ext / r);
+      if (s.dmin == prev || s.dmin == 0) continue;
+      prev = s.dmin;
+      s.err = p.predict(fp16_to_f32(s.d), fp16_to_f32(s.dmin), nullptr, nullptr);
+      pairs.offer(s);
+    }
+  }
+
+  BestList<AffineState, kScanKeep + 2> starts;
+  for (int k = 0; k < pairs.count; ++k) starts.offer(p.assign(pairs.items[k].d, pairs.items[k].dmin, nullptr));
+  // Offsets only (every sub-block constant, or scales underflowing fp16).
+  starts.offer(p.assign(0, to_half(b_ext / top), nullptr));
+  // Zero-anchored grids (every sub-block spans 0), integers rounded to nearest: the start whose
+  // error the tests bound (k_quants_test.cpp); the search only ever improves on it.
+  {
+    AffineState za_start;
+    za_start.d = to_half(zero_anchored_a / top);
+    za_start.dmin = to_half(zero_anchored_b / top);
+    const float d = fp16_to_f32(za_start.d), dmin = fp16_to_f32(za_start.dmin);
+    for (int j = 0; j < spec.n_sub; ++j) {
+      za_start.sc[j] = d != 0.0f ? round_to_int(za[j] / d, 0, spec.scale_max) : 0;
+      za_start.m[j] = dmin != 0.0f ? round_to_int(zb[j] / dmin, 0, spec.scale_max) : 0;
+    }
+    starts.offer(p.assign(za_start.d, za_start.dmin, &za_start));
+  }
+
+  AffineState best = starts.items[0];
+  for (int k = 0; k < std::min(starts.count, kScanKeep); ++k) {
+    AffineState cur = starts.items[k];
+    for (int r = 0; r < kRefineRounds; ++r) {
+      const AffineState next = p.refine(cur);
+      if (!(next.err < cur.err)) break;
+      cur = next;
+    }
+    if (cur.err < best.err) best = cur;
+  }
+
+  out->d = best.d;
+  out->dmin = best.dmin;
+  const float d = fp16_to_f32(best.d), dmin = fp16_to_f32(best.dmin);
+  for (int j = 0; j < spec.n_sub; ++j) {
+    out->sc[j] = static_cast<uint8_t>(best.sc[j]);
+    out->m[j] = static_cast<uint8_t>(best.m[j]);
+    p.sub_error(j, d, dmin, best.sc[j], best.m[j], out->q + j * spec.sub_len);
+  }
+}
+
+}  // namespace bitdial::kq

@@ -1,0 +1,286 @@
+// Symmetric super-block search (q3_K, q6_K); see k_quant_search.h for the method.
+#include "blocks/k_quant_search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "blocks/k_quant_search_util.h"
+#include "core/fp16.h"
+
+namespace bitdial::kq {
+namespace {
+
+using namespace detail;
+
+// ---------------------------------------------------------------------------------------------
+// Symmetric sub-blocks: y = s * q, q in q_min..q_max, s = d * sc in float.
+
+float scaled_error(const float* x, const float* w, int len, int q_min, int q_max, float s, int8_t* q) {
+  float err = 0.0f;
+  if (s == 0.0f) {
+    for (int i = 0; i < len; ++i) {
+      err += w[i] * x[i] * x[i];
+      if (q) q[i] = 0;
+    }
+    return err;
+  }
+  const float inv = 1.0f / s;
+  const float lo = static_cast<float>(q_min), hi = static_cast<float>(q_max);
+  for (int i = 0; i < len; ++i) {
+    const float t = std::clamp(x[i] * inv, lo, hi);
+    const int qi = static_cast<int>(t + 256.5f) - 256;  // floor(t + 0.5) for t >= -256
+    const float diff = x[i] - s * static_cast<float>(qi);
+    err += w[i] * diff * diff;
+    if (q) q[i] = static_cast<int8_t>(qi);
+  }
+  return err;
+}
+
+// A continuous step for one sub-block: its error, and the curvature sum w q^2 of the error in the
+// step with the codes held fixed, so err + curv * (step - s)^2 predicts the error of a nearby step.
+struct StepFit {
+  float s = 0.0f;
+  float err = kInf;
+  float curv = 0.0f;
+};
+
+// Up to kMaxFits continuous steps per sub-block, local optima that differ in the code given to the
+// largest-magnitude value (and so in sign and size of the step): with few codes the error is far
+// from quadratic in the step, and a smaller or larger step is often almost as good. Each is the
+// least-squares refinement of a step that maps that value to a sweep of code positions.
+constexpr int kMaxFits = 6;
+
+struct SubFits {
+  StepFit f[kMaxFits];
+  int n = 0;
+};
+
+void fit_scaled(const float* x, const float* w, int len, int q_min, int q_max, float fit_span, SubFits* out) {
+  int imax = 0;
+  for (int i = 1; i < len; ++i)
+    if (std::fabs(x[i]) > std::fabs(x[imax])) imax = i;
+  const float xm = x[imax];
+  out->n = 0;
+  if (xm == 0.0f) {
+    out->f[0] = {0.0f, scaled_error(x, w, len, q_min, q_max, 0.0f, nullptr), 0.0f};
+    out->n = 1;
+    return;
+  }
+  // One bucket per code of the largest value, q_min..q_max.
+  StepFit bucket[512];
+  const int n_codes = q_max - q_min + 1;
+  for (int c = 0; c < n_codes; ++c) bucket[c] = StepFit{};
+  for (int side = 0; side < 2; ++side) {
+    const float end = side ? q_min : q_max;
+    const float span = std::min(std::fabs(end) - 0.5f, fit_span);  // how far inside the range to go
+    for (float in = -0.5f; in <= span; in += kFitStride) {
+      const float target = side ? end + in : end - in;
+      const float s = xm / target;
+      double sqq = 0, sqx = 0;
+      const float inv = 1.0f / s;
+      for (int i = 0; i < len; ++i) {
+        const double q = round_to_int(x[i] * inv, q_min, q_max);
+        sqq += w[i] * q * q;
+        sqx += w[i] * q * x[i];
+      }
+      const float s2 = sqq > 0 ? static_cast<float>(sqx / sqq) : s;
+      if (!(s2 != 0.0f) || !std::isfinite(s2)) continue;
+      const int code = round_to_int(xm / s2, q_min, q_max);
+      StepFit& f = bucket[code - q_min];
+      const float err = scaled_error(x, w, len, q_min, q_max, s2, nullptr);
+      if (err < f.err) f = {s2, err, static_cast<float>(sqq)};
+    }
+  }
+  float best = kInf;
+  for (int c = 0; c < n_codes; ++c) best = std::min(best, bucket[c].err);
+  // Keep the near-best optima, lowest error first.
+  for (int c = 0; c < n_codes; ++c) {
+    const StepFit& f = bucket[c];
+    if (!(f.err <= kFitKeep * best + 1e-30f)) continue;
+    int pos = out->n < kMaxFits ? out->n : kMaxFits;
+    while (pos > 0 && f.err < out->f[pos - 1].err) --pos;
+    if (pos >= kMaxFits) continue;
+    for (int i = std::min(out->n, kMaxFits - 1); i > pos; --i) out->f[i] = out->f[i - 1];
+    out->f[pos] = f;
+    out->n = std::min(out->n + 1, kMaxFits);
+  }
+}
+
+struct ScaledState {
+  uint16_t d = 0;
+  int sc[16] = {};
+  double err = std::numeric_limits<double>::infinity();
+};
+
+struct ScaledProblem {
+  const ScaledSpec& spec;
+  const float* x;
+  const float* w;
+  SubFits fit[16];
+
+  float sub_error(int j, float d, int sc, int8_t* q = nullptr) const {
+    const int len = spec.sub_len;
+    return scaled_error(x + j * len, w + j * len, len, spec.q_min, spec.q_max, d * static_cast<float>(sc), q);
+  }
+
+  // Predicted error of super-scale d (from the quadratic models of the fits), and the integer
+  // scales that prediction picks (written to sc when non-null).
+  float predict(float d, int* sc) const {
+    float total = 0.0f;
+    const float inv_d = 1.0f / d;
+    for (int j = 0; j < spec.n_sub; ++j) {
+      float best = kInf;
+      int best_sc = 0;
+      for (int k = 0; k < fit[j].n; ++k) {
+        const StepFit& f = fit[j].f[k];
+        const int c = round_to_int(f.s * inv_d, spec.scale_min, spec.scale_max);
+        const float delta = d * static_cast<float>(c) - f.s;
+        const float e = f.err + f.curv * delta * delta;
+        if (e < best) {
+          best = e;
+          best_sc = c;
+        }
+      }
+      total += best;
+      if (sc) sc[j] = best_sc;
+    }
+    return total;
+  }
+
+  // Best integer scale near sc0: the window sc0-2..sc0+2, then onwards while it keeps improving.
+  float descend(int j, float d, int sc0, int* sc_out) const {
+    if (d == 0.0f) {
+      *sc_out = 0;
+      return sub_error(j, d, 0);
+    }
+    const int lo = spec.scale_min, hi = spec.scale_max;
+    sc0 = std::clamp(sc0, lo, hi);
+    int best = sc0;
+    float best_err = sub_error(j, d, sc0);
+    for (int dir = -1; dir <= 1; dir += 2) {
+      float prev = best_err;
+      for (int k = 1; sc0 + dir * k >= lo && sc0 + dir * k <= hi; ++k) {
+        const float e = sub_error(j, d, sc0 + dir * k);
+        if (e < best_err) {
+          best_err = e;
+          best = sc0 + dir * k;
+        }
+        if (k >= 2 && e >= prev) break;  // past the window and no longer improving
+        prev = e;
+      }
+    }
+    *sc_out = best;
+    return best_err;
+  }
+
+  // Chooses every sub-block's integer scale for fp16 super-scale hd, searching around `start`
+  // (or around the prediction's choice when start is null).
+  ScaledState assign(uint16_t hd, const int* start) const {
+    ScaledState s;
+    s.d = hd;
+    const float d = fp16_to_f32(hd);
+    int guess[16] = {};
+    if (!start && d != 0.0f) {
+      predict(d, guess);
+      start = guess;
+    }
+    double total = 0;
+    for (int j = 0; j < spec.n_sub; ++j) total += descend(j, d, start ? start[j] : 0, &s.sc[j]);
+    s.err = total;
+    return s;
+  }
+
+  ScaledState refine(const ScaledState& cur) const {
+    const float d = fp16_to_f32(cur.d);
+    double aa = 0, ax = 0;
+    int8_t q[256];
+    for (int j = 0; j < spec.n_sub; ++j) {
+      sub_error(j, d, cur.sc[j], q + j * spec.sub_len);
+      for (int i = 0; i < spec.sub_len; ++i) {
+        const int k = j * spec.sub_len + i;
+        const double A = static_cast<double>(cur.sc[j]) * q[k];
+        aa += w[k] * A * A;
+        ax += w[k] * A * x[k];
+      }
+    }
+    ScaledState best = cur;
+    if (!(aa > 0)) return best;
+    const uint16_t hd = to_half(static_cast<float>(ax / aa));
+    for (int i = -1; i <= 1; ++i) {
+      const uint16_t cd = i ? half_step(hd, i) : hd;
+      if (cd == cur.d) continue;
+      const ScaledState s = assign(cd, cur.sc);
+      if (s.err < best.err) best = s;
+    }
+    return best;
+  }
+};
+
+}  // namespace
+
+void search_scaled(const ScaledSpec& spec, const float* x, const float* w, ScaledChoice* out) {
+  ScaledProblem p{spec, x, w, {}};
+  float s_big = 0;
+  for (int j = 0; j < spec.n_sub; ++j) {
+    fit_scaled(x + j * spec.sub_len, w + j * spec.sub_len, spec.sub_len, spec.q_min, spec.q_max, spec.fit_span, &p.fit[j]);
+    s_big = std::max(s_big, std::fabs(p.fit[j].f[0].s));
+  }
+  // Scan super-scales d = +-s_big / r on a geometric grid of r around the largest integer scale,
+  // ranking them by the predicted error; the best few are assigned exactly, then refined. The
+  // winner often leaves the largest sub-block off the extreme scale: a d that lets many sub-block
+  // steps land near integer multiples beats one tuned to the largest alone.
+  BestList<ScaledState, kScanKeep> ranked;
+  if (s_big > 0.0f) {
+    const float r_end = static_cast<float>(-spec.scale_min);
+    uint16_t prev[2] = {0, 0};
+    for (float r = spec.scan_low * r_end; r <= spec.scan_high * r_end; r *= 1.0f + kScanStep) {
+      for (int sign = 0; sign < 2; ++sign) {
+        const uint16_t hd = to_half(sign ? -s_big / r : s_big / r);
+        if (hd == prev[sign] || (hd & 0x7fffu) == 0) continue;
+        prev[sign] = hd;
+        ScaledState s;
+        s.d = hd;
+        s.err = p.predict(fp16_to_f32(hd), nullptr);
+        ranked.offer(s);
+      }
+    }
+  }
+  ScaledState best = p.assign(0, nullptr);  // all zero: the fallback for underflowing scales
+  // Max-abs start: each sub-block's largest value on code q_min, integer scales rounded to nearest;
+  // the start whose error the tests bound (k_quants_test.cpp).
+  {
+    float s_max[16], big = 0.0f;
+    for (int j = 0; j < spec.n_sub; ++j) {
+      const float* xs = x + j * spec.sub_len;
+      float xm = 0.0f;
+      for (int i = 0; i < spec.sub_len; ++i)
+        if (std::fabs(xs[i]) > std::fabs(xm)) xm = xs[i];
+      s_max[j] = xm / spec.q_min;
+      big = std::max(big, std::fabs(s_max[j]));
+    }
+    const uint16_t hd = to_half(big / -spec.scale_min);
+    const float d = fp16_to_f32(hd);
+    int start[16] = {};
+    for (int j = 0; j < spec.n_sub && d != 0.0f; ++j) start[j] = round_to_int(s_max[j] / d, spec.scale_min, spec.scale_max);
+    const ScaledState s = p.assign(hd, start);
+    if (s.err < best.err) best = s;
+  }
+  for (int k = 0; k < ranked.count; ++k) {
+    ScaledState cur = p.assign(ranked.items[k].d, nullptr);
+    for (int r = 0; r < kRefineRounds; ++r) {
+      const ScaledState next = p.refine(cur);
+      if (!(next.err < cur.err)) break;
+      cur = next;
+    }
+    if (cur.err < best.err) best = cur;
+  }
+  out->d = best.d;
+  const float d = fp16_to_f32(best.d);
+  for (int j = 0; j < spec.n_sub; ++j) {
+    out->sc[j] = static_cast<int16_t>(best.sc[j]);
+    p.sub_error(j, d, best.sc[j], out->q + j * spec.sub_len);
+  }
+}
+
+}  // namespace bitdial::kq

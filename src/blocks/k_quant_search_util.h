@@ -1,0 +1,71 @@
+// Internal helpers of the k-quant searches (k_quant_search.cpp, k_quant_search_scaled.cpp): fp16
+// stepping, rounding, a small best-k list, and the search-breadth constants. Not part of the API.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "core/fp16.h"
+
+namespace bitdial::kq::detail {
+
+inline constexpr float kHalfMax = 65504.0f;  // largest finite fp16
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Coordinate-descent rounds after each starting point (each round: least-squares super-scales,
+// their fp16 neighbours, integer re-picks).
+inline constexpr int kRefineRounds = 4;
+// Step fits of the symmetric types: code positions kFitStride apart; optima within kFitKeep times
+// the best error are kept.
+inline constexpr float kFitStride = 0.25f, kFitKeep = 2.0f;
+// Super-scale scans: candidates kScanStep apart (relative); the kScanKeep best predictions are
+// assigned exactly and refined.
+inline constexpr float kScanStep = 0.006f;
+// The affine scans are two-dimensional (d, then dmin for the best d), so they step coarser.
+inline constexpr float kAffineScanStep = 0.012f;
+inline constexpr int kScanKeep = 3;
+// Code grids per unit of code range in the affine fits (2 * kFitGrids + 1 grids).
+inline constexpr int kFitGrids = 10;
+
+// fp16 code of v, saturated to the finite range so a scale never decodes to Inf.
+inline uint16_t to_half(float v) {
+  if (!std::isfinite(v)) return 0;
+  return f32_to_fp16(std::clamp(v, -kHalfMax, kHalfMax));
+}
+
+// The fp16 code `dir` representable values above (dir > 0) or below the value of h, staying finite.
+inline uint16_t half_step(uint16_t h, int dir) {
+  int key = (h & 0x8000u) ? -static_cast<int>(h & 0x7fffu) : static_cast<int>(h);
+  key = std::clamp(key + dir, -0x7bff, 0x7bff);
+  return key < 0 ? static_cast<uint16_t>(0x8000 | -key) : static_cast<uint16_t>(key);
+}
+
+// Nearest integer to v (halves up), clamped to lo..hi; NaN gives lo. Avoids std::floor, a library
+// call on baseline x86-64.
+inline int round_to_int(float v, int lo, int hi) {
+  if (!(v > lo)) return lo;
+  if (v >= hi) return hi;
+  return lo + static_cast<int>(v - static_cast<float>(lo) + 0.5f);  // argument >= 0.5: truncation is floor
+}
+
+
+// Keeps the `kKeep` lowest-error states seen, best first.
+template <class State, int kKeep>
+struct BestList {
+  State items[kKeep];
+  int count = 0;
+  void offer(const State& s) {
+    int pos = count < kKeep ? count : kKeep;
+    while (pos > 0 && s.err < items[pos - 1].err) --pos;
+    if (pos >= kKeep) return;
+    for (int i = std::min(count, kKeep - 1); i > pos; --i) items[i] = items[i - 1];
+    items[pos] = s;
+    count = std::min(count + 1, kKeep);
+  }
+};
+
+
+
+}  // namespace bitdial::kq::detail
