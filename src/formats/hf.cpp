@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_parse.h"
 
 namespace bitdial {
 namespace {
@@ -261,13 +262,7 @@ ModelHparams hparams_from_hf_config(const json& c, const std::string& what) {
 
 ModelHparams read_hf_config(const std::string& path) {
   const std::string text = read_file(path);
-  json c;
-  try {
-    c = json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail(path, ": not valid JSON at byte ", e.byte > 0 ? e.byte - 1 : 0);
-  }
-  return hparams_from_hf_config(c, path);
+  return hparams_from_hf_config(parse_json(text, path), path);
 }
 
 nlohmann::ordered_json hparams_to_hf_config(const ModelHparams& hp) {

@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_parse.h"
 
 namespace bitdial {
 namespace {
@@ -104,12 +105,7 @@ std::vector<std::string> derive_spm_merges(const GgufTokenizer& t, const std::un
 }
 
 json parse_json_file(const std::string& path) {
-  const std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    fail(path, ": not valid JSON at byte ", e.byte > 0 ? e.byte - 1 : 0);
-  }
+  return parse_json(read_file(path), path);
 }
 
 // A special token in tokenizer_config.json / special_tokens_map.json: "<s>" or {"content": "<s>", ...}.

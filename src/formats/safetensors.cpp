@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_parse.h"
 
 namespace bitdial {
 namespace {
@@ -72,12 +73,7 @@ json parse_header(const std::string& file, const char* begin, size_t n) {
     }
     return true;
   };
-  json header;
-  try {
-    header = json::parse(begin, begin + n, on_event);
-  } catch (const json::parse_error& e) {
-    fail(file, ": header is not valid JSON at byte ", 8 + (e.byte > 0 ? e.byte - 1 : 0));
-  }
+  const json header = parse_json(std::string_view(begin, n), file + ": header", 8, on_event);
   if (!duplicate.empty()) fail(file, ": duplicate tensor name in header (key '", duplicate, "')");
   if (!header.is_object()) fail(file, ": header is not a JSON object at byte 8");
   return header;
@@ -244,12 +240,7 @@ SafetensorsModel SafetensorsModel::open(const std::string& path) {
     m.shards_.push_back(SafetensorsFile::open(single_path));
   } else {
     const std::string text = read_file(index_path);
-    json index;
-    try {
-      index = json::parse(text);
-    } catch (const json::parse_error& e) {
-      fail(index_path, ": not valid JSON at byte ", e.byte > 0 ? e.byte - 1 : 0);
-    }
+    const json index = parse_json(text, index_path);
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       fail(index_path, ": missing weight_map object (key 'weight_map')");
     if (index.contains("metadata") && index["metadata"].is_object())

@@ -12,6 +12,7 @@
 #include "blocks/traits.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_parse.h"
 #include "core/fp16.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
@@ -288,12 +289,7 @@ bool has_llama_config(const std::string& dir) {
   std::error_code ec;
   const std::string path = dir + "/config.json";
   if (!fs::exists(path, ec)) return false;
-  nlohmann::json c;
-  try {
-    c = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(path, ": not valid JSON at byte ", e.byte > 0 ? e.byte - 1 : 0);
-  }
+  const nlohmann::json c = parse_json(read_file(path), path);
   if (!c.is_object() || !c.contains("architectures") || !c["architectures"].is_array() || c["architectures"].empty() ||
       !c["architectures"][0].is_string())
     return false;
