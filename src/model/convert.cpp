@@ -60,11 +60,13 @@ void report(const ConvertOptions& opt, size_t done, size_t total) {
 // GGUF -> safetensors
 
 // GGUF scalar and short-array metadata as __metadata__ strings; vocabularies and other long
-// arrays are left out (the folder form carries the tokenizer properly).
+// arrays are left out (the folder form carries the tokenizer properly). The file type and
+// quantization version describe the GGUF's tensor encoding, which the output no longer has.
 void gguf_metadata_to_safetensors(const GgufFile& f, SafetensorsWriter& w) {
   constexpr size_t kMaxArray = 16;
   w.set_metadata("format", "pt");
   for (const GgufKeyValue& kv : f.metadata()) {
+    if (kv.key == "general.file_type" || kv.key == "general.quantization_version") continue;
     if (kv.value.type() == GgufValueType::STRING) w.set_metadata(kv.key, kv.value.as_string());
     else if (kv.value.type() != GgufValueType::ARRAY || kv.value.as_array().items.size() <= kMaxArray)
       w.set_metadata(kv.key, kv.value.to_display_string(kMaxArray));
@@ -354,7 +356,7 @@ ConvertResult convert_model(const std::string& in, const std::string& out, const
   const ModelFormat out_fmt = output_format(out);
   if (in_gguf) {
     const GgufFile f = GgufFile::open(in);
-    if (out_fmt == ModelFormat::gguf) fail(out, ": GGUF to GGUF is `bitdial quantize`, not convert");
+    if (out_fmt == ModelFormat::gguf) fail(out, ": both IN and OUT are GGUF: convert changes the file format only (re-typing a GGUF is `bitdial quantize`, not built yet)");
     if (out_fmt == ModelFormat::safetensors_file) return gguf_to_safetensors_file(f, out, opt);
     return gguf_to_hf_folder(f, out, opt);
   }
