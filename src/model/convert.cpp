@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blocks/tensor_codec.h"
 #include "blocks/traits.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -315,38 +316,6 @@ TensorType parse_convert_type(const std::string& name) {
   fail("--type must be f32, f16 or bf16, not '", name, "'");
 }
 
-std::vector<uint8_t> convert_tensor_bytes(TensorType from, TensorType to, const uint8_t* data, int64_t n_elements, int64_t row_len,
-                                          const std::string& what) {
-  BITDIAL_ASSERT(is_float_type(to) || from == to);
-  if (from == to) {
-    const size_t n = row_len > 0 ? static_cast<size_t>(n_elements / row_len) * row_bytes(from, row_len) : 0;
-    return {data, data + n};
-  }
-  const TypeTraits& tr = type_traits(from);
-  if (tr.dequantize_row == nullptr) fail(what, ": bitdial cannot decode type ", type_name(from));
-  const TypeInfo& info = type_info(from);
-  if (row_len <= 0 || row_len % info.block_size != 0)
-    fail(what, ": row of ", row_len, " values is not a multiple of the ", type_name(from), " block size ", info.block_size);
-  const int64_t rows = n_elements / row_len;
-  const size_t src_row = row_bytes(from, row_len);
-  std::vector<float> row(static_cast<size_t>(row_len));
-  std::vector<uint8_t> out(static_cast<size_t>(n_elements) * (to == TensorType::F32 ? 4 : 2));
-  uint8_t* dst = out.data();
-  for (int64_t r = 0; r < rows; ++r) {
-    tr.dequantize_row(data + r * src_row, row.data(), row_len);
-    for (const float v : row) {
-      if (to == TensorType::F32) {
-        std::memcpy(dst, &v, 4);
-        dst += 4;
-      } else {
-        const uint16_t h = to == TensorType::F16 ? f32_to_fp16(v) : f32_to_bf16(v);
-        std::memcpy(dst, &h, 2);
-        dst += 2;
-      }
-    }
-  }
-  return out;
-}
 
 ConvertResult convert_model(const std::string& in, const std::string& out, const ConvertOptions& opt) {
   if (opt.out_type && !is_float_type(*opt.out_type)) fail("--type must be f32, f16 or bf16, not ", type_name(*opt.out_type));

@@ -46,9 +46,4 @@ ConvertResult convert_model(const std::string& in, const std::string& out, const
 // The parsed --type value: "f32" | "f16" | "bf16" (case-insensitive); throws otherwise.
 TensorType parse_convert_type(const std::string& name);
 
-// Converts a tensor's bytes between types (rows of row_len values). Same type: a copy. Otherwise
-// decoded to f32 through the block codecs and encoded into `to` (F32, F16 or BF16).
-std::vector<uint8_t> convert_tensor_bytes(TensorType from, TensorType to, const uint8_t* data, int64_t n_elements,
-                                          int64_t row_len, const std::string& what);
-
 }  // namespace bitdial

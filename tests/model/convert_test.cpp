@@ -1,5 +1,7 @@
 #include "model/convert.h"
 
+#include "blocks/tensor_codec.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
