@@ -20,25 +20,26 @@ using namespace detail;
 
 // sum w (x - y)^2 over one sub-block, each code rounded to nearest; writes codes when q != nullptr.
 float affine_error(const float* x, const float* w, int len, int q_max, float s, float o, uint8_t* q) {
-  float err = 0.0f;
-  if (s == 0.0f) {
-    for (int i = 0; i < len; ++i) {
-      const float diff = x[i] - (0.0f - o);
-      err += w[i] * diff * diff;
-      if (q) q[i] = 0;
-    }
-    return err;
-  }
-  const float inv = 1.0f / s;
+  float e[kMaxSub];
+  int c[kMaxSub];
+  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
   const float top = static_cast<float>(q_max);
-  for (int i = 0; i < len; ++i) {
-    const float t = std::clamp((x[i] + o) * inv, 0.0f, top);
-    const int qi = static_cast<int>(t + 0.5f);  // t >= 0: truncation is floor
-    const float diff = x[i] - (s * static_cast<float>(qi) - o);
-    err += w[i] * diff * diff;
-    if (q) q[i] = static_cast<uint8_t>(qi);
+  for (int i0 = 0; i0 < len; i0 += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const int i = i0 + k;
+      float t = (x[i] + o) * inv;
+      t = t < 0.0f ? 0.0f : t;
+      t = t > top ? top : t;
+      const int qi = static_cast<int>(t + 0.5f);  // t >= 0: truncation is floor
+      const float diff = x[i] - (s * static_cast<float>(qi) - o);
+      e[i] = w[i] * diff * diff;
+      c[i] = qi;
+    }
   }
-  return err;
+  if (q) {
+    for (int i = 0; i < len; ++i) q[i] = static_cast<uint8_t>(c[i]);
+  }
+  return lane_sum(e, len);
 }
 
 struct AffineFit {
@@ -83,20 +84,28 @@ AffineFit fit_affine(const float* x, const float* w, int len, int q_max) {
   best.a = (hi - lo) / q_max;
   best.b = -lo;
   float best_err = affine_error(x, w, len, q_max, best.a, best.b, nullptr);
+  double sw = 0, sx = 0;
+  for (int i = 0; i < len; ++i) sw += w[i], sx += w[i] * x[i];
   const float los[2] = {lo, std::min(lo, 0.0f)};
   for (int v = 0; v < (lo < 0.0f ? 1 : 2); ++v) {
     const float range = hi - los[v];
     for (int k = -kFitGrids; k <= kFitGrids; ++k) {
       const float iscale = (q_max + k * (1.0f / kFitGrids)) / range;
-      double sw = 0, sq = 0, sqq = 0, sx = 0, sqx = 0;
-      for (int i = 0; i < len; ++i) {
-        const double q = round_to_int((x[i] - los[v]) * iscale, 0, q_max);
-        sw += w[i];
-        sq += w[i] * q;
-        sqq += w[i] * q * q;
-        sx += w[i] * x[i];
-        sqx += w[i] * q * x[i];
+      double wq[kMaxSub], qq[kMaxSub], qx[kMaxSub];
+      const float top = static_cast<float>(q_max);
+      for (int i0 = 0; i0 < len; i0 += kLanes) {
+        for (int k = 0; k < kLanes; ++k) {
+          const int i = i0 + k;
+          float t = (x[i] - los[v]) * iscale;  // round_to_int(t, 0, q_max), branch-free
+          t = t > 0.0f ? t : 0.0f;
+          t = t < top ? t : top;
+          const double q = static_cast<int>(t + 0.5f);
+          wq[i] = w[i] * q;
+          qq[i] = w[i] * q * q;
+          qx[i] = w[i] * q * x[i];
+        }
       }
+      const double sq = lane_sum(wq, len), sqq = lane_sum(qq, len), sqx = lane_sum(qx, len);
       const double det = sqq * sw - sq * sq;
       if (!(det > 1e-12 * sqq * sw)) continue;
       const float a = static_cast<float>((sqx * sw - sq * sx) / det);
@@ -120,11 +129,53 @@ struct AffineState {
   double err = std::numeric_limits<double>::infinity();
 };
 
+// The integer moves of the (sc, m) descent: axis neighbours first, then diagonal.
+constexpr int kMoves[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
+
 struct AffineProblem {
   const AffineSpec& spec;
   const float* x;
   const float* w;
   AffineFit fit[16];
+  // The fits' fields as columns, for the vectorised predict_total (filled by set_columns).
+  float fa[16] = {}, fb[16] = {}, ferr[16] = {}, fhqq[16] = {}, fhq[16] = {}, fhw[16] = {};
+
+  void set_columns() {
+    for (int j = 0; j < spec.n_sub; ++j) {
+      fa[j] = fit[j].a, fb[j] = fit[j].b, ferr[j] = fit[j].err;
+      fhqq[j] = fit[j].hqq, fhq[j] = fit[j].hq, fhw[j] = fit[j].hw;
+    }
+  }
+
+  // predict()'s total without the choices: the super-scale scans call this hundreds of times per
+  // super-block, so it runs over the sub-blocks kLanes at a time, all four integer pairs branch-free.
+  float predict_total(float d, float dmin) const {
+    const float top = static_cast<float>(spec.scale_max);
+    const float inv_d = d != 0.0f ? 1.0f / d : 0.0f, inv_m = dmin != 0.0f ? 1.0f / dmin : 0.0f;
+    float best[16];
+    for (int j0 = 0; j0 < spec.n_sub; j0 += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const int j = j0 + k;
+        float ra = fa[j] * inv_d, rb = fb[j] * inv_m;
+        ra = ra > 0.0f ? ra : 0.0f;
+        ra = ra < top ? ra : top;
+        rb = rb > 0.0f ? rb : 0.0f;
+        rb = rb < top ? rb : top;
+        const float s0 = static_cast<float>(static_cast<int>(ra)), m0 = static_cast<float>(static_cast<int>(rb));
+        const float s1 = s0 + 1.0f < top ? s0 + 1.0f : top, m1 = m0 + 1.0f < top ? m0 + 1.0f : top;
+        const float da0 = d * s0 - fa[j], da1 = d * s1 - fa[j];
+        const float db0 = dmin * m0 - fb[j], db1 = dmin * m1 - fb[j];
+        const float hqq = fhqq[j], hq2 = 2.0f * fhq[j], hw = fhw[j];
+        const float e00 = hqq * da0 * da0 - hq2 * da0 * db0 + hw * db0 * db0;
+        const float e01 = hqq * da0 * da0 - hq2 * da0 * db1 + hw * db1 * db1;
+        const float e10 = hqq * da1 * da1 - hq2 * da1 * db0 + hw * db0 * db0;
+        const float e11 = hqq * da1 * da1 - hq2 * da1 * db1 + hw * db1 * db1;
+        const float m_a = e00 < e01 ? e00 : e01, m_b = e10 < e11 ? e10 : e11;
+        best[j] = ferr[j] + (m_a < m_b ? m_a : m_b);
+      }
+    }
+    return lane_sum(best, spec.n_sub);
+  }
 
   float sub_error(int j, float d, float dmin, int sc, int m, uint8_t* q = nullptr) const {
     const int len = spec.sub_len;
@@ -164,7 +215,6 @@ struct AffineProblem {
   // Best integers (sc, m) for sub-block j near (sc0, m0): first-improvement descent over the 4
   // axis neighbours, then the 4 diagonal ones, until none improves.
   float descend(int j, float d, float dmin, int sc0, int m0, int* sc_out, int* m_out) const {
-    static constexpr int kMoves[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {1, 1}, {1, -1}, {-1, 1}, {-1, -1}};
     const int top = spec.scale_max;
     const bool sc_free = d != 0.0f, m_free = dmin != 0.0f;
     int sc = sc_free ? std::clamp(sc0, 0, top) : 0;
@@ -296,6 +346,7 @@ void search_affine(const AffineSpec& spec, const float* x, const float* w, Affin
     zero_anchored_a = std::max(zero_anchored_a, za[j]);
     zero_anchored_b = std::max(zero_anchored_b, zb[j]);
   }
+  p.set_columns();
   // Offsets share dmin's sign: serve the positive ones when any exist, else the negative ones
   // (a super-block of all-positive sub-blocks).
   const float b_ext = b_hi > 0 ? b_hi : b_lo;
@@ -304,33 +355,35 @@ void search_affine(const AffineSpec& spec, const float* x, const float* w, Affin
   // Scan d = a_max / r with dmin at b_ext / top, ranked by prediction; then, for the best few d,
   // scan dmin = b_ext / r the same way. The best pairs are assigned exactly and refined.
   const uint16_t dmin_plain = to_half(b_ext / top);
+  // eval() for scan_coarse_to_fine: predicts s unless the list already holds its pair.
+  auto predict_into = [&](BestList<AffineState, kScanKeep>& list, AffineState s) {
+    for (int i = 0; i < list.count; ++i) {
+      if (list.items[i].d == s.d && list.items[i].dmin == s.dmin) return static_cast<float>(list.items[i].err);
+    }
+    const float err = p.predict_total(fp16_to_f32(s.d), fp16_to_f32(s.dmin));
+    s.err = err;
+    list.offer(s);
+    return err;
+  };
   BestList<AffineState, kScanKeep> d_ranked;
   if (a_max > 0.0f) {
-    uint16_t prev = 0;
-    for (float r = spec.scan_low * top; r <= spec.scan_high * top; r *= 1.0f + kAffineScanStep) {
+    scan_coarse_to_fine(spec.scan_low * top, spec.scan_high * top, kAffineScanStep, [&](float r) {
       AffineState s;
       s.d = to_half(a_max / r);
-      if (s.d == prev || s.d == 0) continue;
-      prev = s.d;
       s.dmin = dmin_plain;
-      s.err = p.predict(fp16_to_f32(s.d), fp16_to_f32(s.dmin), nullptr, nullptr);
-      d_ranked.offer(s);
-    }
+      return s.d == 0 ? kInf : predict_into(d_ranked, s);
+    });
   }
   BestList<AffineState, kScanKeep> pairs;
   for (int k = 0; k < d_ranked.count; ++k) {
-    AffineState base = d_ranked.items[k];
-    pairs.offer(base);
+    const AffineState base = d_ranked.items[k];
+    predict_into(pairs, base);
     if (b_ext == 0.0f) continue;
-    uint16_t prev = dmin_plain;
-    for (float r = spec.scan_low * top; r <= spec.scan_high * top; r *= 1.0f + kAffineScanStep) {
+    scan_coarse_to_fine(spec.scan_low * top, spec.scan_high * top, kAffineScanStep, [&](float r) {
       AffineState s = base;
       s.dmin = to_half(b_ext / r);
-      if (s.dmin == prev || s.dmin == 0) continue;
-      prev = s.dmin;
-      s.err = p.predict(fp16_to_f32(s.d), fp16_to_f32(s.dmin), nullptr, nullptr);
-      pairs.offer(s);
-    }
+      return s.dmin == 0 ? kInf : predict_into(pairs, s);
+    });
   }
 
   BestList<AffineState, kScanKeep + 2> starts;

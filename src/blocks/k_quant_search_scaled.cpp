@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "blocks/k_quant_search_util.h"
+#include "core/error.h"
 #include "core/fp16.h"
 
 namespace bitdial::kq {
@@ -17,24 +18,26 @@ using namespace detail;
 // Symmetric sub-blocks: y = s * q, q in q_min..q_max, s = d * sc in float.
 
 float scaled_error(const float* x, const float* w, int len, int q_min, int q_max, float s, int8_t* q) {
-  float err = 0.0f;
-  if (s == 0.0f) {
-    for (int i = 0; i < len; ++i) {
-      err += w[i] * x[i] * x[i];
-      if (q) q[i] = 0;
-    }
-    return err;
-  }
-  const float inv = 1.0f / s;
+  float e[kMaxSub];
+  int c[kMaxSub];
+  const float inv = s != 0.0f ? 1.0f / s : 0.0f;
   const float lo = static_cast<float>(q_min), hi = static_cast<float>(q_max);
-  for (int i = 0; i < len; ++i) {
-    const float t = std::clamp(x[i] * inv, lo, hi);
-    const int qi = static_cast<int>(t + 256.5f) - 256;  // floor(t + 0.5) for t >= -256
-    const float diff = x[i] - s * static_cast<float>(qi);
-    err += w[i] * diff * diff;
-    if (q) q[i] = static_cast<int8_t>(qi);
+  for (int i0 = 0; i0 < len; i0 += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      const int i = i0 + k;
+      float t = x[i] * inv;
+      t = t < lo ? lo : t;
+      t = t > hi ? hi : t;
+      const int qi = static_cast<int>(t + 256.5f) - 256;  // floor(t + 0.5) for t >= -256
+      const float diff = x[i] - s * static_cast<float>(qi);
+      e[i] = w[i] * diff * diff;
+      c[i] = s != 0.0f ? qi : 0;
+    }
   }
-  return err;
+  if (q) {
+    for (int i = 0; i < len; ++i) q[i] = static_cast<int8_t>(c[i]);
+  }
+  return lane_sum(e, len);
 }
 
 // A continuous step for one sub-block: its error, and the curvature sum w q^2 of the error in the
@@ -50,6 +53,7 @@ struct StepFit {
 // from quadratic in the step, and a smaller or larger step is often almost as good. Each is the
 // least-squares refinement of a step that maps that value to a sweep of code positions.
 constexpr int kMaxFits = 6;
+constexpr int kMaxCodes = 64;  // q6_K's -32..31
 
 struct SubFits {
   StepFit f[kMaxFits];
@@ -68,29 +72,44 @@ void fit_scaled(const float* x, const float* w, int len, int q_min, int q_max, f
     return;
   }
   // One bucket per code of the largest value, q_min..q_max.
-  StepFit bucket[512];
+  StepFit bucket[kMaxCodes];
   const int n_codes = q_max - q_min + 1;
+  BITDIAL_ASSERT(n_codes <= kMaxCodes);
   for (int c = 0; c < n_codes; ++c) bucket[c] = StepFit{};
+  double sxx = 0;
+  for (int i = 0; i < len; ++i) sxx += static_cast<double>(w[i]) * x[i] * x[i];
   for (int side = 0; side < 2; ++side) {
     const float end = side ? q_min : q_max;
     const float span = std::min(std::fabs(end) - 0.5f, fit_span);  // how far inside the range to go
     for (float in = -0.5f; in <= span; in += kFitStride) {
       const float target = side ? end + in : end - in;
       const float s = xm / target;
-      double sqq = 0, sqx = 0;
-      const float inv = 1.0f / s;
-      for (int i = 0; i < len; ++i) {
-        const double q = round_to_int(x[i] * inv, q_min, q_max);
-        sqq += w[i] * q * q;
-        sqx += w[i] * q * x[i];
+      const float inv = 1.0f / s, lo = static_cast<float>(q_min), hi = static_cast<float>(q_max);
+      double qq[kMaxSub], qx[kMaxSub];
+      for (int i0 = 0; i0 < len; i0 += kLanes) {
+        for (int k = 0; k < kLanes; ++k) {
+          const int i = i0 + k;
+          float t = x[i] * inv;  // round_to_int(t, q_min, q_max), branch-free
+          t = t > lo ? t : lo;
+          t = t < hi ? t : hi;
+          const double q = static_cast<int>(t - lo + 0.5f) + q_min;
+          qq[i] = w[i] * q * q;
+          qx[i] = w[i] * q * x[i];
+        }
       }
+      const double sqq = lane_sum(qq, len), sqx = lane_sum(qx, len);
       const float s2 = sqq > 0 ? static_cast<float>(sqx / sqq) : s;
       if (!(s2 != 0.0f) || !std::isfinite(s2)) continue;
       const int code = round_to_int(xm / s2, q_min, q_max);
       StepFit& f = bucket[code - q_min];
-      const float err = scaled_error(x, w, len, q_min, q_max, s2, nullptr);
-      if (err < f.err) f = {s2, err, static_cast<float>(sqq)};
+      // Ranked within the bucket by the closed-form error of the refit with these codes; the
+      // winner's exact error (codes re-picked for s2) is measured once, below.
+      const float pred = static_cast<float>(sxx - sqx * sqx / sqq);
+      if (pred < f.err) f = {s2, pred, static_cast<float>(sqq)};
     }
+  }
+  for (int c = 0; c < n_codes; ++c) {
+    if (bucket[c].err < kInf) bucket[c].err = scaled_error(x, w, len, q_min, q_max, bucket[c].s, nullptr);
   }
   float best = kInf;
   for (int c = 0; c < n_codes; ++c) best = std::min(best, bucket[c].err);
@@ -118,6 +137,47 @@ struct ScaledProblem {
   const float* x;
   const float* w;
   SubFits fit[16];
+  // The fits as columns, padded to kMaxFits with never-chosen entries, for predict_total.
+  float fs[kMaxFits][16] = {}, ferr[kMaxFits][16] = {}, fcurv[kMaxFits][16] = {};
+
+  int max_fits = 0;  // the most fits any sub-block kept: columns beyond it are all padding
+
+  void set_columns() {
+    for (int j = 0; j < spec.n_sub; ++j) max_fits = std::max(max_fits, fit[j].n);
+    for (int k = 0; k < kMaxFits; ++k) {
+      for (int j = 0; j < spec.n_sub; ++j) {
+        const bool used = k < fit[j].n;
+        fs[k][j] = used ? fit[j].f[k].s : 0.0f;
+        ferr[k][j] = used ? fit[j].f[k].err : kInf;
+        fcurv[k][j] = used ? fit[j].f[k].curv : 0.0f;
+      }
+    }
+  }
+
+  // predict()'s total without the choices, over the sub-blocks kLanes at a time (the super-scale
+  // scan calls it hundreds of times per super-block).
+  float predict_total(float d) const {
+    const float inv_d = 1.0f / d;
+    const float lo = static_cast<float>(spec.scale_min), hi = static_cast<float>(spec.scale_max);
+    float best[16];
+    for (int j0 = 0; j0 < spec.n_sub; j0 += kLanes) {
+      for (int i = 0; i < kLanes; ++i) best[j0 + i] = kInf;
+      for (int k = 0; k < max_fits; ++k) {
+        for (int i = 0; i < kLanes; ++i) {
+          const int j = j0 + i;
+          // round_to_int(fs * inv_d, lo, hi), branch-free (NaN gives lo there too).
+          float t = fs[k][j] * inv_d;
+          t = t > lo ? t : lo;
+          t = t < hi ? t : hi;
+          const float c = static_cast<float>(static_cast<int>(t - lo + 0.5f)) + lo;
+          const float delta = d * c - fs[k][j];
+          const float e = ferr[k][j] + fcurv[k][j] * delta * delta;
+          best[j] = e < best[j] ? e : best[j];
+        }
+      }
+    }
+    return lane_sum(best, spec.n_sub);
+  }
 
   float sub_error(int j, float d, int sc, int8_t* q = nullptr) const {
     const int len = spec.sub_len;
@@ -204,16 +264,23 @@ struct ScaledProblem {
         ax += w[k] * A * x[k];
       }
     }
-    ScaledState best = cur;
-    if (!(aa > 0)) return best;
+    if (!(aa > 0)) return cur;
+    // The least-squares d and its fp16 neighbours are ranked with cur's integers kept (one pass
+    // each); only the best is worth the integer re-pick.
     const uint16_t hd = to_half(static_cast<float>(ax / aa));
+    uint16_t pick = cur.d;
+    double pick_err = HUGE_VAL;
     for (int i = -1; i <= 1; ++i) {
       const uint16_t cd = i ? half_step(hd, i) : hd;
       if (cd == cur.d) continue;
-      const ScaledState s = assign(cd, cur.sc);
-      if (s.err < best.err) best = s;
+      const float dc = fp16_to_f32(cd);
+      double e = 0;
+      for (int j = 0; j < spec.n_sub; ++j) e += sub_error(j, dc, cur.sc[j]);
+      if (e < pick_err) pick_err = e, pick = cd;
     }
-    return best;
+    if (pick == cur.d) return cur;
+    const ScaledState s = assign(pick, cur.sc);
+    return s.err < cur.err ? s : cur;
   }
 };
 
@@ -226,6 +293,7 @@ void search_scaled(const ScaledSpec& spec, const float* x, const float* w, Scale
     fit_scaled(x + j * spec.sub_len, w + j * spec.sub_len, spec.sub_len, spec.q_min, spec.q_max, spec.fit_span, &p.fit[j]);
     s_big = std::max(s_big, std::fabs(p.fit[j].f[0].s));
   }
+  p.set_columns();
   // Scan super-scales d = +-s_big / r on a geometric grid of r around the largest integer scale,
   // ranking them by the predicted error; the best few are assigned exactly, then refined. The
   // winner often leaves the largest sub-block off the extreme scale: a d that lets many sub-block
@@ -233,17 +301,19 @@ void search_scaled(const ScaledSpec& spec, const float* x, const float* w, Scale
   BestList<ScaledState, kScanKeep> ranked;
   if (s_big > 0.0f) {
     const float r_end = static_cast<float>(-spec.scale_min);
-    uint16_t prev[2] = {0, 0};
-    for (float r = spec.scan_low * r_end; r <= spec.scan_high * r_end; r *= 1.0f + kScanStep) {
-      for (int sign = 0; sign < 2; ++sign) {
-        const uint16_t hd = to_half(sign ? -s_big / r : s_big / r);
-        if (hd == prev[sign] || (hd & 0x7fffu) == 0) continue;
-        prev[sign] = hd;
+    for (int sign = 0; sign < 2; ++sign) {
+      scan_coarse_to_fine(spec.scan_low * r_end, spec.scan_high * r_end, kScanStep, [&](float r) {
         ScaledState s;
-        s.d = hd;
-        s.err = p.predict(fp16_to_f32(hd), nullptr);
+        s.d = to_half(sign ? -s_big / r : s_big / r);
+        if ((s.d & 0x7fffu) == 0) return kInf;
+        for (int i = 0; i < ranked.count; ++i) {
+          if (ranked.items[i].d == s.d) return static_cast<float>(ranked.items[i].err);
+        }
+        const float err = p.predict_total(fp16_to_f32(s.d));
+        s.err = err;
         ranked.offer(s);
-      }
+        return err;
+      });
     }
   }
   ScaledState best = p.assign(0, nullptr);  // all zero: the fallback for underflowing scales

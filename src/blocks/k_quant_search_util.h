@@ -26,6 +26,45 @@ inline constexpr float kScanStep = 0.006f;
 // The affine scans are two-dimensional (d, then dmin for the best d), so they step coarser.
 inline constexpr float kAffineScanStep = 0.012f;
 inline constexpr int kScanKeep = 3;
+// Scans run coarse to fine: first every kScanCoarsen-th grid point, then the full grid between the
+// kCoarseKeep best coarse points and their coarse neighbours. The predicted error is smooth enough
+// at that scale that this finds the fine grid's top picks at a third of the predictions.
+inline constexpr int kScanCoarsen = 4;
+inline constexpr int kCoarseKeep = 6;
+
+// Coarse-to-fine scan of r over [lo, hi] on the geometric grid r_k = lo (1 + step)^k. eval(r)
+// predicts (and records) the candidate at r and returns its predicted error.
+template <class Eval>
+void scan_coarse_to_fine(float lo, float hi, float step, Eval eval) {
+  struct Point {
+    float r;
+    float err;
+  };
+  struct {
+    Point items[kCoarseKeep];
+    int count = 0;
+    void offer(const Point& s) {
+      int pos = count < kCoarseKeep ? count : kCoarseKeep;
+      while (pos > 0 && s.err < items[pos - 1].err) --pos;
+      if (pos >= kCoarseKeep) return;
+      for (int i = std::min(count, kCoarseKeep - 1); i > pos; --i) items[i] = items[i - 1];
+      items[pos] = s;
+      count = std::min(count + 1, kCoarseKeep);
+    }
+  } coarse;
+  const float fine = 1.0f + step;
+  float coarse_step = 1.0f;
+  for (int k = 0; k < kScanCoarsen; ++k) coarse_step *= fine;
+  for (float r = lo; r <= hi; r *= coarse_step) coarse.offer({r, eval(r)});
+  for (int i = 0; i < coarse.count; ++i) {
+    float up = coarse.items[i].r, down = coarse.items[i].r;
+    for (int k = 1; k < kScanCoarsen; ++k) {
+      up *= fine, down /= fine;
+      if (up <= hi) eval(up);
+      if (down >= lo) eval(down);
+    }
+  }
+}
 // Code grids per unit of code range in the affine fits (2 * kFitGrids + 1 grids).
 inline constexpr int kFitGrids = 10;
 
@@ -50,6 +89,31 @@ inline int round_to_int(float v, int lo, int hi) {
   return lo + static_cast<int>(v - static_cast<float>(lo) + 0.5f);  // argument >= 0.5: truncation is floor
 }
 
+
+// Per-value loops run in groups of kLanes with a fixed inner trip count, which GCC and Clang
+// vectorise at -O2; sums kept in kLanes partial accumulators have one fixed association order, so
+// every build ranks candidates identically. Sub-blocks are 16 or 32 values.
+inline constexpr int kLanes = 8;
+inline constexpr int kMaxSub = 32;
+
+// sum of v[0..n), n % kLanes == 0.
+inline float lane_sum(const float* v, int n) {
+  float acc[kLanes] = {};
+  for (int i = 0; i < n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) acc[k] += v[i + k];
+  }
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+// The same in double, for least-squares sums whose ratio must be exact to the last bit on
+// degenerate blocks (a constant sub-block's refitted step must reproduce it exactly).
+inline double lane_sum(const double* v, int n) {
+  double acc[kLanes] = {};
+  for (int i = 0; i < n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) acc[k] += v[i + k];
+  }
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
 
 // Keeps the `kKeep` lowest-error states seen, best first.
 template <class State, int kKeep>

@@ -17,8 +17,10 @@ constexpr GridTable kIq4Table = make_grid_table(kIq4Grid);
 constexpr int kScaleBias = 32;  // stored 6-bit sub-block scale ls means multiplier ls - 32
 
 // Super-block scale sweep for iq4_xs: the sub-block with the largest scale is mapped to ext * f for
-// ext in {-32, 31} and kSuperSteps values of f in (kSuperLow, ~1]; each point is refitted once.
+// ext in {-32, 31} and kSuperSteps values of f in (kSuperLow, ~1]. Points are ranked by the error
+// the sub-block fits predict; the kSuperKeep best are evaluated exactly and refitted once.
 constexpr int kSuperSteps = 6;
+constexpr int kSuperKeep = 4;
 constexpr float kSuperLow = 0.7f;
 
 void unpack_nibbles(const uint8_t* qs, uint8_t* q) {
@@ -50,9 +52,47 @@ struct SuperChoice {
   double err = HUGE_VAL;
 };
 
-// Given the stored super-block scale, picks each sub-block's multiplier among the integers around
-// its ideal float scale / d (and 0), with the best codes for each; fills `c` and returns its error.
-double choose_sub_scales(const float* x, const float* w, const float* ideal, uint16_t h, SuperChoice& c) {
+// What the super-scale search knows of each sub-block from its free-float fit: the ideal scale, its
+// error, the curvature sum w g^2 of the error in the scale with its codes held fixed (so
+// err + curv (s - ideal)^2 predicts the error of a nearby scale s), and the all-zero error.
+struct SubFit {
+  float ideal = 0.0f;
+  float err = 0.0f, curv = 0.0f, zero = 0.0f;
+};
+
+// The candidate multipliers for sub-block scale `ideal` against d: the integers either side of
+// ideal / d, in range and non-zero (zero is the separate all-zero option). Returns how many.
+int multipliers(float ideal, float d, int* out) {
+  if (d == 0.0f || ideal == 0.0f) return 0;
+  const float target = std::clamp(ideal / d, -40.0f, 40.0f);
+  const int below = static_cast<int>(target + 64.0f) - 64;  // floor for target >= -64
+  int n = 0;
+  for (int l = below; l <= below + 1; ++l) {
+    if (l >= -kScaleBias && l <= kScaleBias - 1 && l != 0) out[n++] = l;
+  }
+  return n;
+}
+
+// Predicted error of super-block scale d from the sub-block models (no pass over the data).
+double predict_super(const SubFit* fit, float d) {
+  double total = 0;
+  for (int ib = 0; ib < kSubBlocks; ++ib) {
+    const SubFit& f = fit[ib];
+    float best = f.zero;
+    int ls[2];
+    const int n = multipliers(f.ideal, d, ls);
+    for (int k = 0; k < n; ++k) {
+      const float delta = d * static_cast<float>(ls[k]) - f.ideal;
+      best = std::min(best, f.err + f.curv * delta * delta);
+    }
+    total += best;
+  }
+  return total;
+}
+
+// Given the stored super-block scale, picks each sub-block's multiplier among the integers either
+// side of its ideal scale / d (and 0), with the best codes for each; fills `c` and returns its error.
+double choose_sub_scales(const float* x, const float* w, const SubFit* fit, uint16_t h, SuperChoice& c) {
   const float d = fp16_to_f32(h);
   c.d = h;
   c.err = 0;
@@ -61,20 +101,18 @@ double choose_sub_scales(const float* x, const float* w, const float* ideal, uin
     const float* xb = x + ib * kBlock;
     const float* wb = w + ib * kBlock;
     uint8_t* qb = c.q + ib * kBlock;
-    double best = grid_codes(xb, wb, kBlock, 0.0f, kIq4Table, qb);
+    double best = fit[ib].zero;
     c.l[ib] = 0;
-    if (d != 0.0f && ideal[ib] != 0.0f) {
-      const float target = std::clamp(ideal[ib] / d, -40.0f, 40.0f);
-      const int centre = static_cast<int>(std::nearbyint(target));
-      for (int l = centre - 1; l <= centre + 1; ++l) {
-        if (l < -kScaleBias || l > kScaleBias - 1 || l == 0) continue;
-        const float dl = d * static_cast<float>(l);
-        const double err = grid_codes(xb, wb, kBlock, dl, kIq4Table, codes);
-        if (err < best) {
-          best = err;
-          c.l[ib] = l;
-          std::copy(codes, codes + kBlock, qb);
-        }
+    std::fill(qb, qb + kBlock, static_cast<uint8_t>(kIq4Table.zero));
+    int ls[2];
+    const int n = multipliers(fit[ib].ideal, d, ls);
+    for (int k = 0; k < n; ++k) {
+      const float dl = d * static_cast<float>(ls[k]);
+      const double err = grid_codes(xb, wb, kBlock, dl, kIq4Table, codes);
+      if (err < best) {
+        best = err;
+        c.l[ib] = ls[k];
+        std::copy(codes, codes + kBlock, qb);
       }
     }
     c.err += best;
@@ -93,31 +131,59 @@ float refit_super_scale(const float* x, const float* w, const SuperChoice& c) {
 }
 
 void encode_iq4_xs(const float* x, const float* w, BlockIQ4_XS& b) {
-  // Ideal free-float scale per sub-block (sub-blocks without weight fall back to plain MSE).
-  float ideal[kSubBlocks];
+  // Free-float fit per sub-block (sub-blocks without weight fall back to plain MSE).
+  SubFit fit[kSubBlocks];
   float smax = 0.0f;
-  uint8_t scratch[kBlock];
+  uint8_t codes[kBlock];
   for (int ib = 0; ib < kSubBlocks; ++ib) {
     float wb[kBlock];
     block_weights(w, ib * kBlock, kBlock, wb);
-    ideal[ib] = fit_grid(x + ib * kBlock, wb, kBlock, kIq4Table, false, scratch).scale;
-    if (std::fabs(ideal[ib]) > std::fabs(smax)) smax = ideal[ib];
+    const float* xb = x + ib * kBlock;
+    const GridFit g = fit_grid(xb, wb, kBlock, kIq4Table, false, codes);
+    SubFit& f = fit[ib];
+    f.ideal = g.scale;
+    f.err = static_cast<float>(g.err);
+    // The model predicts the error under the super-block's weights w (not wb): recompute there.
+    double curv = 0, err = 0, zero = 0;
+    for (int j = 0; j < kBlock; ++j) {
+      const double gv = kIq4Grid[codes[j]];
+      const double diff = static_cast<double>(xb[j]) - g.scale * static_cast<float>(kIq4Grid[codes[j]]);
+      const double wj = w[ib * kBlock + j];
+      curv += wj * gv * gv, err += wj * diff * diff, zero += wj * xb[j] * xb[j];
+    }
+    f.curv = static_cast<float>(curv), f.err = static_cast<float>(err), f.zero = static_cast<float>(zero);
+    if (std::fabs(f.ideal) > std::fabs(smax)) smax = f.ideal;
   }
 
   SuperChoice best, trial;
-  choose_sub_scales(x, w, ideal, 0, best);
+  choose_sub_scales(x, w, fit, 0, best);
   auto consider = [&](uint16_t h) {
     if ((h & 0x7c00u) == 0x7c00u) return;
-    choose_sub_scales(x, w, ideal, h, trial);
+    choose_sub_scales(x, w, fit, h, trial);
     if (trial.err < best.err) best = trial;
   };
   if (smax != 0.0f) {
+    // Sweep points ranked by the sub-block models; the best few are evaluated exactly and refitted.
+    uint16_t ranked[kSuperKeep];
+    double ranked_err[kSuperKeep];
+    int n_ranked = 0;
     for (int ext : {-kScaleBias, kScaleBias - 1}) {
       for (int k = 0; k < kSuperSteps; ++k) {
         const float f = 1.0f + 0.5f / kScaleBias - (1.0f + 0.5f / kScaleBias - kSuperLow) * k / (kSuperSteps - 1);
-        consider(fp16_saturating(smax / (static_cast<float>(ext) * f)));
-        consider(fp16_saturating(refit_super_scale(x, w, trial)));
+        const uint16_t h = fp16_saturating(smax / (static_cast<float>(ext) * f));
+        if ((h & 0x7c00u) == 0x7c00u) continue;
+        const double e = predict_super(fit, fp16_to_f32(h));
+        int pos = std::min(n_ranked, kSuperKeep);
+        while (pos > 0 && e < ranked_err[pos - 1]) --pos;
+        if (pos >= kSuperKeep) continue;
+        for (int i = std::min(n_ranked, kSuperKeep - 1); i > pos; --i) ranked[i] = ranked[i - 1], ranked_err[i] = ranked_err[i - 1];
+        ranked[pos] = h, ranked_err[pos] = e;
+        n_ranked = std::min(n_ranked + 1, kSuperKeep);
       }
+    }
+    for (int i = 0; i < n_ranked; ++i) {
+      consider(ranked[i]);
+      consider(fp16_saturating(refit_super_scale(x, w, trial)));
     }
     consider(fp16_saturating(refit_super_scale(x, w, best)));
     const uint16_t centre = best.d;

@@ -38,12 +38,14 @@ AffineFit fit_affine(const float* x, const float* w, int n, int qmax, int* q);
 inline float affine_value(int q, float d, float m) { return static_cast<float>(q) * d + m; }
 
 // A non-uniform integer grid (iq4_nl, iq4_xs): y_i = scale * values[q_i], values ascending and
-// distinct, with a lookup that brackets any real v between two neighbouring grid values in O(1).
+// distinct, with an O(1) nearest-value lookup. Midpoints of integer grid values are multiples of
+// 1/2, so on cells [k/2, (k+1)/2) the nearest grid value is constant: one table read per value.
 struct GridTable {
   int8_t values[16];
+  float fvalues[16];     // values as float (the decoder's operand)
   int size;
-  int zero;             // index of the smallest-magnitude value (the code for an all-zero scale)
-  uint8_t below[256];   // below[k + 128]: index of the largest value <= k (0 when none)
+  int zero;              // index of the smallest-magnitude value (the code for an all-zero scale)
+  uint8_t nearest[512];  // nearest[k]: index of the value nearest to any v in [(k - 256) / 2, (k - 255) / 2)
 };
 
 constexpr GridTable make_grid_table(const int8_t (&values)[16]) {
@@ -51,21 +53,28 @@ constexpr GridTable make_grid_table(const int8_t (&values)[16]) {
   t.size = 16;
   for (int i = 0; i < 16; ++i) {
     t.values[i] = values[i];
+    t.fvalues[i] = static_cast<float>(values[i]);
     const int mag = values[i] < 0 ? -values[i] : values[i];
     const int best = values[t.zero] < 0 ? -values[t.zero] : values[t.zero];
     if (mag < best) t.zero = i;
   }
-  for (int k = -128; k < 128; ++k) {
+  for (int k = 0; k < 512; ++k) {
+    // Distances to the cell centre (k - 256) / 2 + 1/4, in quarters: never a tie, since every
+    // midpoint sits on a cell boundary.
+    const int centre4 = 2 * (k - 256) + 1;
     int idx = 0;
-    for (int i = 0; i < 16; ++i) {
-      if (values[i] <= k) idx = i;
+    for (int i = 1; i < 16; ++i) {
+      const int di = 4 * values[i] - centre4, db = 4 * values[idx] - centre4;
+      if ((di < 0 ? -di : di) < (db < 0 ? -db : db)) idx = i;
     }
-    t.below[k + 128] = static_cast<uint8_t>(idx);
+    t.nearest[k] = static_cast<uint8_t>(idx);
   }
   return t;
 }
 
-// Writes the best code per value for the given float scale and returns the weighted squared error.
+// Writes the nearest code per value for the given float scale (nearest to x / scale, so a value
+// within float rounding of a midpoint may take the other, equally close code) and returns the
+// weighted squared error of the decoder's reconstruction scale * values[q].
 double grid_codes(const float* x, const float* w, int n, float scale, const GridTable& grid, uint8_t* q);
 
 // Best float scale for a grid block. With store_fp16 the scale is evaluated (and returned) as the
