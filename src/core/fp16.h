@@ -19,16 +19,21 @@ inline float f32_from_bits(uint32_t u) {
   return f;
 }
 
+// Branch-free so loops over it vectorise. With w = h << 17 (sign shifted out):
+// - normal/inf/nan halves: moving exponent+mantissa down 4 bits lands them in binary32 position with the
+//   half's bias (15); adding 224 to the exponent field and multiplying by 2^-112 rebiases to 127 exactly
+//   (the product is exact: it only changes the exponent).
+// - subnormal halves (exponent 0): the 10 mantissa bits OR-ed under the exponent of 0.5 give
+//   0.5 + m * 2^-24 exactly; subtracting 0.5 leaves m * 2^-24, the subnormal's value.
 inline float fp16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) return f32_from_bits(sign | 0x7f800000u | (mant << 13));  // inf / nan
-  if (exp != 0) return f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
-  if (mant == 0) return f32_from_bits(sign);
-  // Subnormal half: value = mant * 2^-24, exactly representable in f32.
-  const float v = static_cast<float>(mant) * (1.0f / 16777216.0f);
-  return sign ? -v : v;
+  const uint32_t two_w = static_cast<uint32_t>(h) << 17;
+  const float normal = f32_from_bits((two_w >> 4) + (0xE0u << 23)) * f32_from_bits(0x07800000u);  // 2^-112
+  const float subnormal = f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
+  // Select with a mask, not a branch: a conditional here stops the vectoriser.
+  const uint32_t is_subnormal = 0u - static_cast<uint32_t>(two_w < (1u << 27));
+  const uint32_t magnitude = (f32_bits(subnormal) & is_subnormal) | (f32_bits(normal) & ~is_subnormal);
+  return f32_from_bits(sign | magnitude);
 }
 
 inline uint16_t f32_to_fp16(float f) {
