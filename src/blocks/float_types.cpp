@@ -14,7 +14,8 @@ void quantize_row_f32(const float* in, void* blocks, int64_t n, const float*) {
 }
 
 // f16: IEEE binary16, 16 bits per weight; encoding rounds to nearest even (the least-error choice
-// for every value, so importance weights cannot change it).
+// for every value, so importance weights cannot change it). Finite weights beyond the half range
+// saturate to +-65504 rather than becoming infinities that would poison every dot product.
 void dequantize_row_f16(const void* blocks, float* out, int64_t n) {
   const auto* h = static_cast<const uint16_t*>(blocks);
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(h[i]);
@@ -22,7 +23,11 @@ void dequantize_row_f16(const void* blocks, float* out, int64_t n) {
 
 void quantize_row_f16(const float* in, void* blocks, int64_t n, const float*) {
   auto* h = static_cast<uint16_t*>(blocks);
-  for (int64_t i = 0; i < n; ++i) h[i] = f32_to_fp16(in[i]);
+  constexpr float kMaxHalf = 65504.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = in[i];
+    h[i] = f32_to_fp16(v > kMaxHalf ? kMaxHalf : v < -kMaxHalf ? -kMaxHalf : v);  // NaN passes through
+  }
 }
 
 // bf16: the top 16 bits of an f32 (8-bit exponent, 7-bit mantissa), 16 bits per weight.

@@ -1,5 +1,5 @@
-// q2_K, q3_K, q4_K, q5_K, q6_K against llama.cpp's reference vectors, plus edge rows, random
-// round trips within a derived bound, and the traits table's block sizes.
+// q2_K, q3_K, q4_K, q5_K, q6_K: random round trips within a derived bound, row-length checks, and the
+// traits table's block sizes (the llama.cpp reference vectors are in reference_vectors_test.cpp).
 #include "blocks/k_quants.h"
 
 #include <gtest/gtest.h>
@@ -14,34 +14,6 @@ namespace bitdial::test {
 namespace {
 
 class KQuantsTest : public ::testing::TestWithParam<CodecCase> {};
-
-TEST_P(KQuantsTest, DequantizeMatchesLlamaCppBitForBit) {
-  BITDIAL_REQUIRE_SHARED();
-  const QuantVectors v = load_quant_vectors(GetParam().stem);
-  ASSERT_EQ(v.type, GetParam().type);
-  expect_decode_bit_exact(v, v.quantized, v.dequantized, "quantized");
-}
-
-TEST_P(KQuantsTest, DequantizeOfImportanceBlocksMatchesLlamaCppBitForBit) {
-  BITDIAL_REQUIRE_SHARED();
-  const QuantVectors v = load_quant_vectors(GetParam().stem);
-  ASSERT_TRUE(v.has_imatrix) << GetParam().stem;
-  expect_decode_bit_exact(v, v.quantized_imatrix, v.dequantized_imatrix, "quantized_imatrix");
-}
-
-TEST_P(KQuantsTest, QuantizeIsAtLeastAsAccurateAsLlamaCppOnEveryRow) {
-  BITDIAL_REQUIRE_SHARED();
-  expect_quantize_at_least_as_accurate(load_quant_vectors(GetParam().stem), false);
-}
-
-TEST_P(KQuantsTest, ImportanceQuantizeIsAtLeastAsAccurateAsLlamaCppOnEveryRow) {
-  BITDIAL_REQUIRE_SHARED();
-  const QuantVectors v = load_quant_vectors(GetParam().stem);
-  ASSERT_TRUE(v.has_imatrix) << GetParam().stem;
-  expect_quantize_at_least_as_accurate(v, true);
-}
-
-TEST_P(KQuantsTest, EdgeRowsRoundTripToFiniteValues) { expect_edge_rows_finite(GetParam().type); }
 
 // Each encoder evaluates one start whose error is easy to bound, and the search only lowers the
 // error from there; so every 256-value super-block's RMS error is within that start's worst case.
