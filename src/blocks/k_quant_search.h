@@ -9,10 +9,12 @@
 //      so the error of a nearby quantized step is predicted without touching the data;
 //   2. a scan of candidate fp16 super-scales (a range of ratios to the largest sub-block step),
 //      ranked by the predicted error of the integer sub-scales each implies;
-//   3. for the best few, and for one simple start whose error the tests bound, the integer
-//      sub-scales (and mins) are chosen by a local search that measures the decoder's exact output;
+//   3. the best few, and one simple start whose error the tests bound, are measured exactly; for
+//      the best two (every start, for the symmetric types) the integer sub-scales (and mins) are
+//      chosen by a local search that measures the decoder's exact output;
 //   4. coordinate descent: least-squares super-scale(s) given the integers and codes, the
-//      neighbouring fp16 values, integers re-picked; the best state seen is kept.
+//      neighbouring fp16 value ranked by the closed-form error with the codes kept, integers
+//      re-picked; the best state seen is kept.
 // Cost is O(candidates x 256) per super-block: no exhaustive combinatorics.
 #pragma once
 

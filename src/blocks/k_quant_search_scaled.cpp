@@ -71,45 +71,86 @@ void fit_scaled(const float* x, const float* w, int len, int q_min, int q_max, f
     out->n = 1;
     return;
   }
-  // One bucket per code of the largest value, q_min..q_max.
+  // One bucket per code of the largest value, q_min..q_max. The sweep ranks in float (twice the
+  // lanes of double); each bucket's winner is refitted in double below, so degenerate sub-blocks
+  // (a constant one must reproduce its value exactly) keep exact steps.
   StepFit bucket[kMaxCodes];
+  float bucket_start[kMaxCodes];  // the sweep step whose refit won the bucket
   const int n_codes = q_max - q_min + 1;
   BITDIAL_ASSERT(n_codes <= kMaxCodes);
   for (int c = 0; c < n_codes; ++c) bucket[c] = StepFit{};
   double sxx = 0;
   for (int i = 0; i < len; ++i) sxx += static_cast<double>(w[i]) * x[i] * x[i];
+  const float lo = static_cast<float>(q_min), hi = static_cast<float>(q_max);
+  // First every sweep step's sums (independent vectorised passes), then the bucket updates: kept
+  // apart, the divisions and the mispredicted bucket compares no longer stall the passes.
+  constexpr int kMaxSteps = 64;
+  float steps[kMaxSteps];
+  double step_sqq[kMaxSteps], step_sqx[kMaxSteps];
+  int n_steps = 0;
   for (int side = 0; side < 2; ++side) {
     const float end = side ? q_min : q_max;
     const float span = std::min(std::fabs(end) - 0.5f, fit_span);  // how far inside the range to go
-    for (float in = -0.5f; in <= span; in += kFitStride) {
+    for (float in = -0.5f; in <= span && n_steps < kMaxSteps; in += kFitStride) {
       const float target = side ? end + in : end - in;
-      const float s = xm / target;
-      const float inv = 1.0f / s, lo = static_cast<float>(q_min), hi = static_cast<float>(q_max);
-      double qq[kMaxSub], qx[kMaxSub];
+      const float s = xm / target;  // the step that maps the largest value to `target`
+      const float inv = 1.0f / s;
+      float qq[kMaxSub], qx[kMaxSub];
       for (int i0 = 0; i0 < len; i0 += kLanes) {
         for (int k = 0; k < kLanes; ++k) {
           const int i = i0 + k;
           float t = x[i] * inv;  // round_to_int(t, q_min, q_max), branch-free
           t = t > lo ? t : lo;
           t = t < hi ? t : hi;
-          const double q = static_cast<int>(t - lo + 0.5f) + q_min;
+          const float q = static_cast<float>(static_cast<int>(t - lo + 0.5f)) + lo;
           qq[i] = w[i] * q * q;
           qx[i] = w[i] * q * x[i];
         }
       }
-      const double sqq = lane_sum(qq, len), sqx = lane_sum(qx, len);
-      const float s2 = sqq > 0 ? static_cast<float>(sqx / sqq) : s;
-      if (!(s2 != 0.0f) || !std::isfinite(s2)) continue;
-      const int code = round_to_int(xm / s2, q_min, q_max);
-      StepFit& f = bucket[code - q_min];
-      // Ranked within the bucket by the closed-form error of the refit with these codes; the
-      // winner's exact error (codes re-picked for s2) is measured once, below.
-      const float pred = static_cast<float>(sxx - sqx * sqx / sqq);
-      if (pred < f.err) f = {s2, pred, static_cast<float>(sqq)};
+      steps[n_steps] = s;
+      step_sqq[n_steps] = lane_sum(qq, len);
+      step_sqx[n_steps] = lane_sum(qx, len);
+      ++n_steps;
+    }
+  }
+  for (int p = 0; p < n_steps; ++p) {
+    const double sqq = step_sqq[p], sqx = step_sqx[p];
+    if (!(sqq > 0) || !(sqx != 0)) continue;
+    // The largest value's code under the refitted step sqx / sqq, branch-free.
+    float c = static_cast<float>(xm * (sqq / sqx));
+    c = c > lo ? c : lo;
+    c = c < hi ? c : hi;
+    const int code = static_cast<int>(c - lo + 0.5f);
+    // Ranked within the bucket by the closed-form error of the refit with these codes.
+    const float pred = static_cast<float>(sxx - sqx * sqx / sqq);
+    if (pred < bucket[code].err) {
+      bucket[code].err = pred;
+      bucket_start[code] = steps[p];
     }
   }
   for (int c = 0; c < n_codes; ++c) {
-    if (bucket[c].err < kInf) bucket[c].err = scaled_error(x, w, len, q_min, q_max, bucket[c].s, nullptr);
+    if (!(bucket[c].err < kInf)) continue;
+    // The winner's refit in double, then its exact error (codes re-picked for the refitted step).
+    const float inv = 1.0f / bucket_start[c];
+    double qq[kMaxSub], qx[kMaxSub];
+    for (int i0 = 0; i0 < len; i0 += kLanes) {
+      for (int k = 0; k < kLanes; ++k) {
+        const int i = i0 + k;
+        float t = x[i] * inv;
+        t = t > lo ? t : lo;
+        t = t < hi ? t : hi;
+        const double q = static_cast<int>(t - lo + 0.5f) + q_min;
+        qq[i] = w[i] * q * q;
+        qx[i] = w[i] * q * x[i];
+      }
+    }
+    const double sqq = lane_sum(qq, len), sqx = lane_sum(qx, len);
+    const float s2 = sqq > 0 ? static_cast<float>(sqx / sqq) : bucket_start[c];
+    if (!(s2 != 0.0f) || !std::isfinite(s2)) {
+      bucket[c].err = kInf;
+      continue;
+    }
+    bucket[c] = {s2, scaled_error(x, w, len, q_min, q_max, s2, nullptr), static_cast<float>(sqq)};
   }
   float best = kInf;
   for (int c = 0; c < n_codes; ++c) best = std::min(best, bucket[c].err);
@@ -145,7 +186,7 @@ struct ScaledProblem {
   void set_columns() {
     for (int j = 0; j < spec.n_sub; ++j) max_fits = std::max(max_fits, fit[j].n);
     for (int k = 0; k < kMaxFits; ++k) {
-      for (int j = 0; j < spec.n_sub; ++j) {
+      for (int j = 0; j < 16; ++j) {  // sub-blocks past n_sub have no fits: all padding
         const bool used = k < fit[j].n;
         fs[k][j] = used ? fit[j].f[k].s : 0.0f;
         ferr[k][j] = used ? fit[j].f[k].err : kInf;
@@ -154,26 +195,24 @@ struct ScaledProblem {
     }
   }
 
-  // predict()'s total without the choices, over the sub-blocks kLanes at a time (the super-scale
-  // scan calls it hundreds of times per super-block).
+  // predict()'s total without the choices (the super-scale scan calls it hundreds of times per
+  // super-block). Fit-major with one flat loop over the sub-blocks: GCC vectorises this shape, not a
+  // lane-blocked one whose running minimum is carried across the fits.
   float predict_total(float d) const {
     const float inv_d = 1.0f / d;
     const float lo = static_cast<float>(spec.scale_min), hi = static_cast<float>(spec.scale_max);
     float best[16];
-    for (int j0 = 0; j0 < spec.n_sub; j0 += kLanes) {
-      for (int i = 0; i < kLanes; ++i) best[j0 + i] = kInf;
-      for (int k = 0; k < max_fits; ++k) {
-        for (int i = 0; i < kLanes; ++i) {
-          const int j = j0 + i;
-          // round_to_int(fs * inv_d, lo, hi), branch-free (NaN gives lo there too).
-          float t = fs[k][j] * inv_d;
-          t = t > lo ? t : lo;
-          t = t < hi ? t : hi;
-          const float c = static_cast<float>(static_cast<int>(t - lo + 0.5f)) + lo;
-          const float delta = d * c - fs[k][j];
-          const float e = ferr[k][j] + fcurv[k][j] * delta * delta;
-          best[j] = e < best[j] ? e : best[j];
-        }
+    for (int j = 0; j < 16; ++j) best[j] = kInf;
+    for (int k = 0; k < max_fits; ++k) {
+      for (int j = 0; j < 16; ++j) {  // a fixed trip count; columns past n_sub are not summed
+        // round_to_int(fs * inv_d, lo, hi), branch-free (NaN gives lo there too).
+        float t = fs[k][j] * inv_d;
+        t = t > lo ? t : lo;
+        t = t < hi ? t : hi;
+        const float c = static_cast<float>(static_cast<int>(t - lo + 0.5f)) + lo;
+        const float delta = d * c - fs[k][j];
+        const float e = ferr[k][j] + fcurv[k][j] * delta * delta;
+        best[j] = e < best[j] ? e : best[j];
       }
     }
     return lane_sum(best, spec.n_sub);
@@ -209,7 +248,7 @@ struct ScaledProblem {
   }
 
   // Best integer scale near sc0: the window sc0-2..sc0+2, then onwards while it keeps improving.
-  float descend(int j, float d, int sc0, int* sc_out) const {
+  float descend(int j, float d, int sc0, int window, int* sc_out) const {
     if (d == 0.0f) {
       *sc_out = 0;
       return sub_error(j, d, 0);
@@ -226,7 +265,7 @@ struct ScaledProblem {
           best_err = e;
           best = sc0 + dir * k;
         }
-        if (k >= 2 && e >= prev) break;  // past the window and no longer improving
+        if (k >= window && e >= prev) break;  // past the window and no longer improving
         prev = e;
       }
     }
@@ -236,7 +275,7 @@ struct ScaledProblem {
 
   // Chooses every sub-block's integer scale for fp16 super-scale hd, searching around `start`
   // (or around the prediction's choice when start is null).
-  ScaledState assign(uint16_t hd, const int* start) const {
+  ScaledState assign(uint16_t hd, const int* start, int window = 2) const {
     ScaledState s;
     s.d = hd;
     const float d = fp16_to_f32(hd);
@@ -246,40 +285,40 @@ struct ScaledProblem {
       start = guess;
     }
     double total = 0;
-    for (int j = 0; j < spec.n_sub; ++j) total += descend(j, d, start ? start[j] : 0, &s.sc[j]);
+    for (int j = 0; j < spec.n_sub; ++j) total += descend(j, d, start ? start[j] : 0, window, &s.sc[j]);
     s.err = total;
     return s;
   }
 
   ScaledState refine(const ScaledState& cur) const {
     const float d = fp16_to_f32(cur.d);
-    double aa = 0, ax = 0;
-    int8_t q[256];
+    double aa = 0, ax = 0;  // normal equation of y = d * A, A = sc * q
     for (int j = 0; j < spec.n_sub; ++j) {
-      sub_error(j, d, cur.sc[j], q + j * spec.sub_len);
-      for (int i = 0; i < spec.sub_len; ++i) {
-        const int k = j * spec.sub_len + i;
-        const double A = static_cast<double>(cur.sc[j]) * q[k];
-        aa += w[k] * A * A;
-        ax += w[k] * A * x[k];
-      }
+      const int len = spec.sub_len;
+      int8_t q[kMaxSub];
+      sub_error(j, d, cur.sc[j], q);
+      double sq, sqq, sqx;
+      code_sums(x + j * len, w + j * len, q, len, &sq, &sqq, &sqx);
+      const double sc = cur.sc[j];
+      aa += sc * sc * sqq;
+      ax += sc * sqx;
     }
     if (!(aa > 0)) return cur;
-    // The least-squares d and its fp16 neighbours are ranked with cur's integers kept (one pass
-    // each); only the best is worth the integer re-pick.
+    // The least-squares d and its fp16 neighbours are ranked by the error with cur's integers and
+    // codes kept, aa d^2 - 2 ax d + const: closed form, and an upper bound on the error once the
+    // codes are re-rounded. Only the best is worth the integer re-pick.
     const uint16_t hd = to_half(static_cast<float>(ax / aa));
     uint16_t pick = cur.d;
     double pick_err = HUGE_VAL;
     for (int i = -1; i <= 1; ++i) {
       const uint16_t cd = i ? half_step(hd, i) : hd;
       if (cd == cur.d) continue;
-      const float dc = fp16_to_f32(cd);
-      double e = 0;
-      for (int j = 0; j < spec.n_sub; ++j) e += sub_error(j, dc, cur.sc[j]);
+      const double dc = fp16_to_f32(cd);
+      const double e = (aa * dc - 2 * ax) * dc;
       if (e < pick_err) pick_err = e, pick = cd;
     }
     if (pick == cur.d) return cur;
-    const ScaledState s = assign(pick, cur.sc);
+    const ScaledState s = assign(pick, cur.sc, 1);
     return s.err < cur.err ? s : cur;
   }
 };
@@ -298,21 +337,24 @@ void search_scaled(const ScaledSpec& spec, const float* x, const float* w, Scale
   // ranking them by the predicted error; the best few are assigned exactly, then refined. The
   // winner often leaves the largest sub-block off the extreme scale: a d that lets many sub-block
   // steps land near integer multiples beats one tuned to the largest alone.
-  BestList<ScaledState, kScanKeep> ranked;
+  // Scanned super-scales carry no integers yet: light entries, not full states to zero and copy.
+  struct ScanPoint {
+    uint16_t d = 0;
+    float err = kInf;
+  };
+  BestList<ScanPoint, kRefineKeep> ranked;
   if (s_big > 0.0f) {
     const float r_end = static_cast<float>(-spec.scale_min);
     for (int sign = 0; sign < 2; ++sign) {
       scan_coarse_to_fine(spec.scan_low * r_end, spec.scan_high * r_end, kScanStep, [&](float r) {
-        ScaledState s;
-        s.d = to_half(sign ? -s_big / r : s_big / r);
+        ScanPoint s{to_half(sign ? -s_big / r : s_big / r)};
         if ((s.d & 0x7fffu) == 0) return kInf;
         for (int i = 0; i < ranked.count; ++i) {
-          if (ranked.items[i].d == s.d) return static_cast<float>(ranked.items[i].err);
+          if (ranked.items[i].d == s.d) return ranked.items[i].err;
         }
-        const float err = p.predict_total(fp16_to_f32(s.d));
-        s.err = err;
+        s.err = p.predict_total(fp16_to_f32(s.d));
         ranked.offer(s);
-        return err;
+        return s.err;
       });
     }
   }
