@@ -77,6 +77,18 @@ void quantize_row_q4_k(const float* in, void* blocks, int64_t n, const float* im
   }
 }
 
+// 64 values of a q5_K block: the 32 low nibbles of qs then the 32 high nibbles, bit 4 of each from
+// bit 2c (low) or 2c + 1 (high) of qh[l]. The high bit is tested with a byte mask rather than a
+// shift by c, which SSE2 has no per-byte instruction for. __restrict as in decode_q6_k_slice.
+void decode_q5_k_pair(const uint8_t* __restrict qs, const uint8_t* __restrict qh, int c, float d0, float o0,
+                      float d1, float o1, float* __restrict y) {
+  const uint8_t bit0 = static_cast<uint8_t>(1 << (2 * c)), bit1 = static_cast<uint8_t>(2 << (2 * c));
+  for (int l = 0; l < 32; ++l) {
+    y[l] = d0 * ((qs[l] & 15) | ((qh[l] & bit0) != 0 ? 16 : 0)) - o0;
+    y[l + 32] = d1 * ((qs[l] >> 4) | ((qh[l] & bit1) != 0 ? 16 : 0)) - o1;
+  }
+}
+
 void dequantize_row_q5_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q5_k");
   const auto* b = static_cast<const BlockQ5_K*>(blocks);
@@ -86,12 +98,7 @@ void dequantize_row_q5_k(const void* blocks, float* out, int64_t n) {
       int sc0, m0, sc1, m1;
       unpack_scale_min_k4(2 * c, b->scales, &sc0, &m0);
       unpack_scale_min_k4(2 * c + 1, b->scales, &sc1, &m1);
-      const float d0 = d * sc0, o0 = dmin * m0, d1 = d * sc1, o1 = dmin * m1;
-      const uint8_t* q = b->qs + 32 * c;
-      for (int l = 0; l < 32; ++l)
-        out[64 * c + l] = d0 * ((q[l] & 15) | ((b->qh[l] >> (2 * c)) & 1) << 4) - o0;
-      for (int l = 0; l < 32; ++l)
-        out[64 * c + 32 + l] = d1 * ((q[l] >> 4) | ((b->qh[l] >> (2 * c + 1)) & 1) << 4) - o1;
+      decode_q5_k_pair(b->qs + 32 * c, b->qh, c, d * sc0, dmin * m0, d * sc1, dmin * m1, out + 64 * c);
     }
   }
 }
@@ -118,28 +125,35 @@ void quantize_row_q5_k(const float* in, void* blocks, int64_t n, const float* im
   }
 }
 
+// One 16-value slice of each of the four 32-value groups of a q6_K half: ql/qh point at the slice's
+// first bytes, dl at the four sub-block scales. __restrict: out cannot alias the block (uint8_t may
+// alias anything otherwise, which keeps the compiler from vectorising the loads past the stores).
+void decode_q6_k_slice(const uint8_t* __restrict ql, const uint8_t* __restrict qh, const float* dl,
+                       float* __restrict y) {
+  const float d0 = dl[0], d1 = dl[2], d2 = dl[4], d3 = dl[6];
+  for (int l = 0; l < 16; ++l) {
+    const int q0 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
+    const int q1 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
+    const int q2 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
+    const int q3 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
+    y[l] = d0 * q0;
+    y[l + 32] = d1 * q1;
+    y[l + 64] = d2 * q2;
+    y[l + 96] = d3 * q3;
+  }
+}
+
 void dequantize_row_q6_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q6_k");
   const auto* b = static_cast<const BlockQ6_K*>(blocks);
+  float dl[16];
   for (int64_t k = 0; k < n / kQK_K; ++k, ++b, out += kQK_K) {
     const float d = fp16_to_f32(b->d);
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = b->ql + 64 * h;
-      const uint8_t* qh = b->qh + 32 * h;
-      const int8_t* sc = b->scales + 8 * h;
-      float* y = out + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q0 = ((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4) - 32;
-        const int q1 = ((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32;
-        const int q2 = ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32;
-        const int q3 = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
-        y[l] = d * sc[is] * q0;
-        y[l + 32] = d * sc[is + 2] * q1;
-        y[l + 64] = d * sc[is + 4] * q2;
-        y[l + 96] = d * sc[is + 6] * q3;
-      }
-    }
+    for (int s = 0; s < 16; ++s) dl[s] = d * b->scales[s];  // (d * scale) first, as the format defines
+    for (int h = 0; h < 2; ++h)
+      for (int half = 0; half < 2; ++half)
+        decode_q6_k_slice(b->ql + 64 * h + 16 * half, b->qh + 32 * h + 16 * half, dl + 8 * h + half,
+                          out + 128 * h + 16 * half);
   }
 }
 

@@ -25,23 +25,52 @@ int q3_scale(const uint8_t* scales, int s) {
   return low | high << 4;
 }
 
+// Decoders work on a 16-byte slice l0..l0+15 of one 128-value half h, which holds value
+// 128h + 32j + l for all four j: four 16-value sub-blocks (scales s = 8h + 2j + l0/16, so dl[2j]
+// relative to the slice's first). Fixed shifts per j and __restrict on the output (uint8_t may alias
+// it otherwise) let the compiler vectorise over l.
+void decode_q2_k_slice(const uint8_t* __restrict qs, const float* dl, const float* ml, float* __restrict y) {
+  const float d0 = dl[0], d1 = dl[2], d2 = dl[4], d3 = dl[6];
+  const float m0 = ml[0], m1 = ml[2], m2 = ml[4], m3 = ml[6];
+  for (int l = 0; l < 16; ++l) {
+    y[l] = d0 * (qs[l] & 3) - m0;
+    y[l + 32] = d1 * ((qs[l] >> 2) & 3) - m1;
+    y[l + 64] = d2 * ((qs[l] >> 4) & 3) - m2;
+    y[l + 96] = d3 * (qs[l] >> 6) - m3;
+  }
+}
+
+// The high bit of value 128h + 32j + l is bit 4h + j of hmask[l], tested with a byte mask: a shift by
+// the run-time h has no per-byte SSE2 instruction. Code = low 2 bits | high << 2, minus 4.
+void decode_q3_k_slice(const uint8_t* __restrict qs, const uint8_t* __restrict hmask, int h, const float* dl,
+                       float* __restrict y) {
+  const float d0 = dl[0], d1 = dl[2], d2 = dl[4], d3 = dl[6];
+  const uint8_t b0 = static_cast<uint8_t>(1 << (4 * h)), b1 = static_cast<uint8_t>(2 << (4 * h));
+  const uint8_t b2 = static_cast<uint8_t>(4 << (4 * h)), b3 = static_cast<uint8_t>(8 << (4 * h));
+  for (int l = 0; l < 16; ++l) {
+    y[l] = d0 * ((qs[l] & 3) - ((hmask[l] & b0) != 0 ? 0 : 4));
+    y[l + 32] = d1 * (((qs[l] >> 2) & 3) - ((hmask[l] & b1) != 0 ? 0 : 4));
+    y[l + 64] = d2 * (((qs[l] >> 4) & 3) - ((hmask[l] & b2) != 0 ? 0 : 4));
+    y[l + 96] = d3 * ((qs[l] >> 6) - ((hmask[l] & b3) != 0 ? 0 : 4));
+  }
+}
+
 }  // namespace
 
 void dequantize_row_q2_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q2_k");
   const auto* b = static_cast<const BlockQ2_K*>(blocks);
+  float dl[16], ml[16];
   for (int64_t k = 0; k < n / kQK_K; ++k, ++b, out += kQK_K) {
     const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
-    for (int h = 0; h < 2; ++h) {
-      for (int j = 0; j < 4; ++j) {
-        for (int half = 0; half < 2; ++half) {  // the two 16-value sub-blocks of these 32 values
-          const int s = 8 * h + 2 * j + half;
-          const float dl = d * (b->scales[s] & 15), ml = dmin * (b->scales[s] >> 4);
-          for (int l = 16 * half; l < 16 * half + 16; ++l)
-            out[128 * h + 32 * j + l] = dl * ((b->qs[32 * h + l] >> (2 * j)) & 3) - ml;
-        }
-      }
+    for (int s = 0; s < 16; ++s) {
+      dl[s] = d * (b->scales[s] & 15);
+      ml[s] = dmin * (b->scales[s] >> 4);
     }
+    for (int h = 0; h < 2; ++h)
+      for (int half = 0; half < 2; ++half)
+        decode_q2_k_slice(b->qs + 32 * h + 16 * half, dl + 8 * h + half, ml + 8 * h + half,
+                          out + 128 * h + 16 * half);
   }
 }
 
@@ -69,21 +98,14 @@ void quantize_row_q2_k(const float* in, void* blocks, int64_t n, const float* im
 void dequantize_row_q3_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q3_k");
   const auto* b = static_cast<const BlockQ3_K*>(blocks);
+  float dl[16];
   for (int64_t k = 0; k < n / kQK_K; ++k, ++b, out += kQK_K) {
     const float d = fp16_to_f32(b->d);
-    for (int h = 0; h < 2; ++h) {
-      for (int j = 0; j < 4; ++j) {
-        for (int half = 0; half < 2; ++half) {
-          const int s = 8 * h + 2 * j + half;
-          const float dl = d * (q3_scale(b->scales, s) - 32);
-          for (int l = 16 * half; l < 16 * half + 16; ++l) {
-            const int low = (b->qs[32 * h + l] >> (2 * j)) & 3;
-            const int high = (b->hmask[l] >> (4 * h + j)) & 1;
-            out[128 * h + 32 * j + l] = dl * (low - (high ? 0 : 4));
-          }
-        }
-      }
-    }
+    for (int s = 0; s < 16; ++s) dl[s] = d * (q3_scale(b->scales, s) - 32);
+    for (int h = 0; h < 2; ++h)
+      for (int half = 0; half < 2; ++half)
+        decode_q3_k_slice(b->qs + 32 * h + 16 * half, b->hmask + 16 * half, h, dl + 8 * h + half,
+                          out + 128 * h + 16 * half);
   }
 }
 

@@ -92,6 +92,25 @@ int trit(uint8_t byte, int k) {
   return (shifted * 3) >> 8;
 }
 
+// Trit k of each of kCount bytes, for k < kTrits: value k * kCount + m is trit k of q[m]. The fixed
+// trip counts and per-k constant multipliers let the compiler vectorise over m (the byte index);
+// __restrict because uint8_t may alias the output otherwise.
+template <int kCount, int kTrits>
+void decode_trits(const uint8_t* __restrict q, float d, float* __restrict y) {
+  for (int k = 0; k < kTrits; ++k)
+    for (int m = 0; m < kCount; ++m) y[k * kCount + m] = static_cast<float>(trit(q[m], k) - 1) * d;
+}
+
+// One 128-value half of a tq2_0 block: value 32k + l is bits 2k..2k+1 of qs[l].
+void decode_tq2_half(const uint8_t* __restrict qs, float d, float* __restrict y) {
+  for (int l = 0; l < 32; ++l) {
+    y[l] = static_cast<float>((qs[l] & 3) - 1) * d;
+    y[l + 32] = static_cast<float>(((qs[l] >> 2) & 3) - 1) * d;
+    y[l + 64] = static_cast<float>(((qs[l] >> 4) & 3) - 1) * d;
+    y[l + 96] = static_cast<float>((qs[l] >> 6) - 1) * d;
+  }
+}
+
 // Packs up to five trits (most significant first) into the byte whose decode returns them.
 uint8_t pack_trits(const int* t, int count, int stride) {
   int v = 0;
@@ -107,13 +126,9 @@ void dequantize_row_tq1_0(const void* blocks, float* out, int64_t n) {
   for (int64_t i = 0; i < n / kBlock; ++i) {
     const float d = fp16_to_f32(b[i].d);
     float* y = out + i * kBlock;
-    for (int j = 0; j < kBlock; ++j) {
-      int t;
-      if (j < 160) t = trit(b[i].qs[j % 32], j / 32);
-      else if (j < 240) t = trit(b[i].qs[32 + (j - 160) % 16], (j - 160) / 16);
-      else t = trit(b[i].qh[(j - 240) % 4], (j - 240) / 4);
-      y[j] = static_cast<float>(t - 1) * d;
-    }
+    decode_trits<32, 5>(b[i].qs, d, y);            // values 0..159
+    decode_trits<16, 5>(b[i].qs + 32, d, y + 160);  // values 160..239
+    decode_trits<4, 4>(b[i].qh, d, y + 240);        // values 240..255
   }
 }
 
@@ -136,11 +151,7 @@ void dequantize_row_tq2_0(const void* blocks, float* out, int64_t n) {
   const auto* b = static_cast<const BlockTQ2_0*>(blocks);
   for (int64_t i = 0; i < n / kBlock; ++i) {
     const float d = fp16_to_f32(b[i].d);
-    for (int j = 0; j < kBlock; ++j) {
-      const int byte = 32 * (j / 128) + j % 32;
-      const int t = (b[i].qs[byte] >> (2 * ((j % 128) / 32))) & 3;
-      out[i * kBlock + j] = static_cast<float>(t - 1) * d;
-    }
+    for (int h = 0; h < 2; ++h) decode_tq2_half(b[i].qs + 32 * h, d, out + i * kBlock + 128 * h);
   }
 }
 
