@@ -16,5 +16,6 @@ const std::vector<Command>& commands();
 
 int run_inspect(int argc, char** argv);
 int run_convert(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
 
 }  // namespace bitdial::cli

@@ -20,7 +20,8 @@ void print_usage(std::FILE* out) {
       "\n"
       "commands:\n"
       "  inspect FILE [--json]            metadata, tensor table and totals of a GGUF or safetensors model\n"
-      "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n",
+      "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n"
+      "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n",
       out);
 }
 
