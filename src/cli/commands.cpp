@@ -6,6 +6,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"inspect", run_inspect},
       {"convert", run_convert},
+      {"run", run_run},
       {"tokenize", run_tokenize},
   };
   return table;

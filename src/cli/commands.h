@@ -16,6 +16,7 @@ const std::vector<Command>& commands();
 
 int run_inspect(int argc, char** argv);
 int run_convert(int argc, char** argv);
+int run_run(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 
 }  // namespace bitdial::cli

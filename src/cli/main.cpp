@@ -21,6 +21,7 @@ void print_usage(std::FILE* out) {
       "commands:\n"
       "  inspect FILE [--json]            metadata, tensor table and totals of a GGUF or safetensors model\n"
       "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n"
+      "  run -m MODEL -p TEXT [-n N]      generate text (--temp, --top-k, --top-p, --seed, --dump-logits)\n"
       "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n",
       out);
 }

@@ -1,0 +1,69 @@
+#include "model/ops.h"
+
+#include <cmath>
+
+namespace bitdial {
+
+void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xr = x + t * d;
+    double ss = 0.0;
+    for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+    float* o = out + t * d;
+    for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * scale * weight[i];
+  }
+}
+
+RopeTable rope_table(const LlamaHparams& hp, const std::vector<float>& freq_factors, int64_t pos0, int64_t n) {
+  RopeTable tab;
+  tab.half = hp.rope_dim / 2;
+  tab.cos.resize(static_cast<size_t>(n * tab.half));
+  tab.sin.resize(tab.cos.size());
+  for (int64_t t = 0; t < n; ++t) {
+    const double pos = static_cast<double>(pos0 + t) * hp.rope_freq_scale;
+    for (int64_t i = 0; i < tab.half; ++i) {
+      double theta = pos * std::pow(static_cast<double>(hp.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dim));
+      if (!freq_factors.empty()) theta /= freq_factors[static_cast<size_t>(i)];
+      tab.cos[static_cast<size_t>(t * tab.half + i)] = static_cast<float>(std::cos(theta));
+      tab.sin[static_cast<size_t>(t * tab.half + i)] = static_cast<float>(std::sin(theta));
+    }
+  }
+  return tab;
+}
+
+void rope_apply(float* x, int64_t n, int64_t n_heads, int64_t head_dim, RopeMode mode, const RopeTable& table) {
+  const int64_t half = table.half;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* c = table.cos.data() + t * half;
+    const float* s = table.sin.data() + t * half;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t ia = mode == RopeMode::normal ? 2 * i : i;
+        const int64_t ib = mode == RopeMode::normal ? 2 * i + 1 : i + half;
+        const float a = v[ia], b = v[ib];
+        v[ia] = a * c[i] - b * s[i];
+        v[ib] = a * s[i] + b * c[i];
+      }
+    }
+  }
+}
+
+void softmax_inplace(float* x, int64_t n) {
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu_inplace(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace bitdial

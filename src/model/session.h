@@ -1,0 +1,45 @@
+// One conversation with a LlamaModel: the KV cache plus the forward pass that appends tokens to it.
+// eval() takes a batch (a prompt) or a single token (generation); logits come back for every new
+// position (evaluation needs them) or for the last one only.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/llama_model.h"
+
+namespace bitdial {
+
+struct SessionOptions {
+  KvType kv_type = KvType::f16;
+  int64_t n_ctx = 0;  // positions the cache may hold; 0: the model's training context length
+};
+
+class Session {
+ public:
+  // The model must outlive the session.
+  explicit Session(const LlamaModel& model, SessionOptions options = {});
+
+  const LlamaModel& model() const { return model_; }
+  int64_t n_past() const { return n_past_; }  // positions already in the cache
+  int64_t n_ctx() const { return cache_.n_ctx(); }
+
+  // tokens (n) at positions n_past() .. n_past() + n - 1 -> logits (n, n_vocab) when all_logits,
+  // else (1, n_vocab) for the last token. Throws bitdial::Error for an empty batch, a token id
+  // outside the vocabulary, or a batch that would overflow the context.
+  std::vector<float> eval(std::span<const int32_t> tokens, bool all_logits);
+
+  // Forgets all positions.
+  void reset();
+
+ private:
+  void attention(int64_t layer, const float* q, int64_t n, float* out) const;
+
+  const LlamaModel& model_;
+  KvCache cache_;
+  int64_t n_past_ = 0;
+};
+
+}  // namespace bitdial
