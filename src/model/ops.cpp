@@ -7,9 +7,12 @@ namespace bitdial {
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {
   for (int64_t t = 0; t < n; ++t) {
     const float* xr = x + t * d;
+    // Squares rounded to float, summed in double; mean and scale in float: llama.cpp's order, so
+    // fp16 KV-cache rounding downstream makes the same decisions.
     double ss = 0.0;
-    for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-    const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
+    for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i] * xr[i]);
+    const float mean = static_cast<float>(ss / static_cast<double>(d));
+    const float scale = 1.0f / std::sqrt(mean + eps);
     float* o = out + t * d;
     for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * scale * weight[i];
   }
@@ -20,13 +23,17 @@ RopeTable rope_table(const LlamaHparams& hp, const std::vector<float>& freq_fact
   tab.half = hp.rope_dim / 2;
   tab.cos.resize(static_cast<size_t>(n * tab.half));
   tab.sin.resize(tab.cos.size());
+  // Angles in float, the frequency advanced by repeated multiplication, as llama.cpp computes them
+  // (bit-for-bit agreement keeps fp16 KV-cache rounding decisions identical).
+  const float theta_scale = std::pow(hp.rope_base, -2.0f / static_cast<float>(hp.rope_dim));
   for (int64_t t = 0; t < n; ++t) {
-    const double pos = static_cast<double>(pos0 + t) * hp.rope_freq_scale;
+    float theta = static_cast<float>(pos0 + t);
     for (int64_t i = 0; i < tab.half; ++i) {
-      double theta = pos * std::pow(static_cast<double>(hp.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(hp.rope_dim));
-      if (!freq_factors.empty()) theta /= freq_factors[static_cast<size_t>(i)];
-      tab.cos[static_cast<size_t>(t * tab.half + i)] = static_cast<float>(std::cos(theta));
-      tab.sin[static_cast<size_t>(t * tab.half + i)] = static_cast<float>(std::sin(theta));
+      const float ff = freq_factors.empty() ? 1.0f : freq_factors[static_cast<size_t>(i)];
+      const float angle = hp.rope_freq_scale * (theta / ff);
+      tab.cos[static_cast<size_t>(t * tab.half + i)] = std::cos(angle);
+      tab.sin[static_cast<size_t>(t * tab.half + i)] = std::sin(angle);
+      theta *= theta_scale;
     }
   }
   return tab;

@@ -1,5 +1,6 @@
-// The scalar reference matmul against a double-precision naive product of the decoded weights, on
-// random data with odd sizes, for plain and block-quantized types; and thread-count independence.
+// matmul on each path against a double-precision naive product of the decoded weights and of the
+// activations as the kernel sees them (8-bit blocks for quantized weights), on random data with odd
+// sizes; float weights give the same bits on both paths; thread-count and batch-size independence.
 #include "kernels/matmul.h"
 
 #include <gtest/gtest.h>
@@ -8,10 +9,12 @@
 #include <cfloat>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "blocks/tensor_codec.h"
-#include "kernels/scalar/matmul_scalar.h"
+#include "kernels/dispatch.h"
+#include "kernels/dot_kernel.h"
 
 namespace bitdial {
 namespace {
@@ -21,7 +24,28 @@ struct Case {
   int64_t rows, cols, n_tokens;
 };
 
-void check(const Case& c) {
+// x as the kernel for `type` multiplies it: unchanged for float weights, else quantized and decoded.
+std::vector<float> activations_as_seen(TensorType type, const std::vector<float>& x, int64_t cols) {
+  const ActFormat fmt = scalar_dot_kernel(type).act;
+  if (fmt == ActFormat::F32) return x;
+  std::vector<float> out(x.size());
+  std::vector<uint8_t> buf(act_row_bytes(fmt, cols));
+  for (size_t t = 0; t < x.size() / static_cast<size_t>(cols); ++t) {
+    scalar_quantize_act(fmt)(x.data() + t * cols, buf.data(), cols);
+    float* o = out.data() + t * cols;
+    if (fmt == ActFormat::Q8) {
+      const auto* b = reinterpret_cast<const ActBlockQ8*>(buf.data());
+      for (int64_t i = 0; i < cols; ++i) o[i] = b[i / 32].d * b[i / 32].qs[i % 32];
+    } else {
+      const auto* b = reinterpret_cast<const ActBlockQ8K*>(buf.data());
+      for (int64_t i = 0; i < cols; ++i) o[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+    }
+  }
+  return out;
+}
+
+void check(Isa isa, const Case& c) {
+  if (isa == Isa::Avx2 && detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
   std::mt19937 rng(1234);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> wf(static_cast<size_t>(c.rows * c.cols)), x(static_cast<size_t>(c.n_tokens * c.cols));
@@ -33,18 +57,20 @@ void check(const Case& c) {
                                 : quantize_tensor(c.type, wf.data(), c.rows * c.cols, c.cols, nullptr, "w");
   // The oracle uses the decoded weights: matmul's job is the product, not the quantization.
   const std::vector<float> dec = dequantize_tensor(c.type, packed.data(), c.rows * c.cols, c.cols, "w");
+  const std::vector<float> xs = activations_as_seen(c.type, x, c.cols);
   const WeightView w{c.type, packed.data(), c.rows, c.cols};
   std::vector<float> y(static_cast<size_t>(c.n_tokens * c.rows), NAN);
-  matmul_scalar(w, x.data(), c.n_tokens, y.data());
+  matmul_isa(isa, w, x.data(), c.n_tokens, y.data());
 
-  // Float accumulation in 8 lanes: error <= (cols / 8 + 4) * eps * sum |w x| (+ a tiny absolute term).
-  const double k = static_cast<double>(c.cols / 8 + 4) * FLT_EPSILON;
+  // Float accumulation in 8 lanes (or per block): error <= (cols / 8 + 4) * eps * sum |w x| (+ a
+  // tiny absolute term); the factor 2 covers the per-block scale products of quantized kernels.
+  const double k = 2.0 * static_cast<double>(c.cols / 8 + 4) * FLT_EPSILON;
   int64_t bad = 0;
   for (int64_t t = 0; t < c.n_tokens; ++t) {
     for (int64_t r = 0; r < c.rows; ++r) {
       double exact = 0, mag = 0;
       for (int64_t i = 0; i < c.cols; ++i) {
-        const double p = static_cast<double>(dec[r * c.cols + i]) * x[t * c.cols + i];
+        const double p = static_cast<double>(dec[r * c.cols + i]) * xs[t * c.cols + i];
         exact += p;
         mag += std::fabs(p);
       }
@@ -57,13 +83,47 @@ void check(const Case& c) {
   EXPECT_EQ(bad, 0) << type_name(c.type) << ": " << bad << " of " << c.rows * c.n_tokens << " outside the bound";
 }
 
-TEST(MatmulScalar, MatchesDoublePrecisionProductF32OddSizes) { check({TensorType::F32, 37, 173, 5}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductF16OddSizes) { check({TensorType::F16, 29, 172, 3}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductQ8_0) { check({TensorType::Q8_0, 31, 96, 7}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductQ4_0) { check({TensorType::Q4_0, 13, 160, 2}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductQ4_K) { check({TensorType::Q4_K, 11, 512, 3}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductQ6_K) { check({TensorType::Q6_K, 7, 256, 1}); }
-TEST(MatmulScalar, MatchesDoublePrecisionProductIQ4_NL) { check({TensorType::IQ4_NL, 9, 64, 4}); }
+const Case kCases[] = {
+    {TensorType::F32, 37, 173, 5},  {TensorType::F32, 37, 176, 5},  {TensorType::F16, 29, 172, 3},
+    {TensorType::F16, 29, 256, 7},  {TensorType::BF16, 9, 64, 4},   {TensorType::Q8_0, 31, 96, 7},
+    {TensorType::Q4_0, 13, 160, 2}, {TensorType::Q4_1, 5, 64, 3},   {TensorType::Q5_0, 6, 96, 3},
+    {TensorType::Q5_1, 7, 32, 5},   {TensorType::Q2_K, 5, 256, 2},  {TensorType::Q3_K, 5, 256, 2},
+    {TensorType::Q4_K, 11, 512, 3}, {TensorType::Q5_K, 3, 256, 4},  {TensorType::Q6_K, 7, 256, 1},
+    {TensorType::IQ4_NL, 9, 64, 4}, {TensorType::IQ4_XS, 4, 256, 2}, {TensorType::TQ1_0, 3, 256, 2},
+    {TensorType::TQ2_0, 3, 256, 2},
+};
+
+class MatmulEveryType : public ::testing::TestWithParam<Case> {};
+
+TEST_P(MatmulEveryType, ScalarPathMatchesDoublePrecisionProduct) { check(Isa::Scalar, GetParam()); }
+TEST_P(MatmulEveryType, Avx2PathMatchesDoublePrecisionProduct) { check(Isa::Avx2, GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulEveryType, ::testing::ValuesIn(kCases), [](const auto& info) {
+  return std::string(type_name(info.param.type)) + "_" + std::to_string(info.param.cols);
+});
+
+// Float weights: the AVX2 kernels follow the reference summation order lane for lane.
+TEST(Matmul, FloatWeightsGiveSameBitsOnBothPaths) {
+  if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const TensorType type : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+    for (const int64_t cols : {8, 64, 172, 1000}) {
+      const int64_t rows = 11, n = 7;
+      std::vector<float> wf(rows * cols), x(n * cols);
+      for (float& v : wf) v = nd(rng);
+      for (float& v : x) v = nd(rng);
+      const std::vector<uint8_t> packed = type == TensorType::F32
+          ? std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(wf.data()), reinterpret_cast<const uint8_t*>(wf.data() + wf.size()))
+          : quantize_tensor(type, wf.data(), rows * cols, cols, nullptr, "w");
+      const WeightView w{type, packed.data(), rows, cols};
+      std::vector<float> ys(n * rows), ya(n * rows);
+      matmul_isa(Isa::Scalar, w, x.data(), n, ys.data());
+      matmul_isa(Isa::Avx2, w, x.data(), n, ya.data());
+      EXPECT_EQ(ys, ya) << type_name(type) << " cols " << cols;
+    }
+  }
+}
 
 TEST(Matmul, SameBitsForAnyThreadCountAndBatchSize) {
   std::mt19937 rng(7);

@@ -82,14 +82,19 @@ Deviation compare_with_reference(KvType kv_type, double tol) {
   return dev;
 }
 
-// Measured: 1.35e-2 (F32 cache), 1.02e-2 (F16 cache), already 1.3e-3 at position 0 where attention is
-// trivial. Our F32 path agrees with an independent double-precision forward pass to < 1e-5, so the
-// gap is llama.cpp's own rounding (which one is not yet identified). 2e-2 guards against regressions;
-// the issue's 1e-3 contract is open (see the issue note).
-TEST(LlamaForward, CloseToLlamaCppLogitsEveryPosition) {
+// The reference was made with llama.cpp's default F16 cache. With ours we follow its roundings (q and
+// the attention probabilities to fp16, its summation orders, its RMSNorm arithmetic) and stay
+// within the issue's 1e-3 at every position (measured 9.7e-4, at position 27).
+TEST(LlamaForward, F16CacheWithin1e3OfLlamaCppLogitsEveryPosition) {
+  BITDIAL_REQUIRE_SHARED();
+  compare_with_reference(KvType::f16, 1e-3);
+}
+
+// An F32 cache skips the fp16 roundings the reference contains, so it differs from it by their
+// effect (measured 1.35e-2); it agrees with a double-precision forward pass to < 1e-5 (oracle test).
+TEST(LlamaForward, F32CacheWithinFp16RoundingOfLlamaCppLogits) {
   BITDIAL_REQUIRE_SHARED();
   compare_with_reference(KvType::f32, 2e-2);
-  compare_with_reference(KvType::f16, 2e-2);
 }
 
 std::vector<int32_t> reference_tokens() { return read_reference(test::shared_path("reference/stories260K.logits.txt")).tokens; }

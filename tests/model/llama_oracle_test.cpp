@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blocks/tensor_codec.h"
+#include "kernels/dot_kernel.h"
 #include "model/llama_model.h"
 #include "model/session.h"
 #include "test_support.h"
@@ -20,14 +21,36 @@ using Vec = std::vector<double>;
 struct Mat {
   Vec w;  // (rows, cols)
   int64_t rows, cols;
+  ActFormat act;  // how the engine's kernel sees the activations
 };
 
 Mat decode(const WeightView& v) {
   const std::vector<float> f = dequantize_tensor(v.type, v.data, v.rows * v.cols, v.cols, "w");
-  return {Vec(f.begin(), f.end()), v.rows, v.cols};
+  return {Vec(f.begin(), f.end()), v.rows, v.cols, scalar_dot_kernel(v.type).act};
 }
 
-Vec mul(const Mat& m, const Vec& x) {  // (rows, cols) @ (cols) -> (rows)
+// Quantized weights multiply 8-bit activations (kernels/dot_kernel.h): the oracle applies the
+// same conversion (to the float value of x) and multiplies the decoded result in double.
+Vec as_kernel_sees(const Vec& x, ActFormat act) {
+  if (act == ActFormat::F32) return x;
+  const std::vector<float> xf(x.begin(), x.end());
+  std::vector<uint8_t> buf(act_row_bytes(act, static_cast<int64_t>(x.size())));
+  scalar_quantize_act(act)(xf.data(), buf.data(), static_cast<int64_t>(x.size()));
+  Vec out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (act == ActFormat::Q8) {
+      const auto& b = reinterpret_cast<const ActBlockQ8*>(buf.data())[i / 32];
+      out[i] = static_cast<double>(b.d) * b.qs[i % 32];
+    } else {
+      const auto& b = reinterpret_cast<const ActBlockQ8K*>(buf.data())[i / 256];
+      out[i] = static_cast<double>(b.d) * b.qs[i % 256];
+    }
+  }
+  return out;
+}
+
+Vec mul(const Mat& m, const Vec& x_in) {  // (rows, cols) @ (cols) -> (rows)
+  const Vec x = as_kernel_sees(x_in, m.act);
   Vec y(static_cast<size_t>(m.rows), 0.0);
   for (int64_t r = 0; r < m.rows; ++r)
     for (int64_t c = 0; c < m.cols; ++c) y[r] += m.w[r * m.cols + c] * x[c];
