@@ -15,7 +15,8 @@ int parse_args(CLI::App& app, int argc, char** argv) {
     return 0;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s (see --help)\n", app.get_name().c_str(), e.what());
-    return 2;
+    return 1;  // bad input, like every other error
+
   }
   return -1;
 }

@@ -17,6 +17,7 @@
 #include "model/sampler.h"
 #include "model/session.h"
 #include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/utf8.h"
 
 namespace bitdial::cli {
 namespace {
@@ -85,6 +86,7 @@ int run_run(int argc, char** argv) {
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
   if (prompt.empty()) fail("the prompt (-p) is empty");
+  if (const std::optional<size_t> bad = utf8_find_invalid(prompt)) fail("the prompt (-p): invalid UTF-8 at byte ", *bad);
   if (threads < 0) fail("--threads ", threads, " is negative");
   if (threads > 0) omp_set_num_threads(threads);
   sp.seed = seed ? *seed : std::random_device{}();
@@ -97,6 +99,8 @@ int run_run(int argc, char** argv) {
     fail(model_path, ": the tokenizer has ", tok.vocab_size(), " tokens but token_embd.weight has ", model.hparams().n_vocab, " rows");
 
   Session session(model, {.kv_type = kv_type == "f32" ? KvType::f32 : KvType::f16, .n_ctx = n_ctx});
+  if (static_cast<int64_t>(tokens.size()) > session.n_ctx())
+    fail("the prompt is ", tokens.size(), " tokens, longer than the context of ", session.n_ctx(), " (raise -c/--ctx-size)");
   Sampler sampler(sp);
   // Printed only once the inputs are known good, so an error stays one line.
   if (!seed && sp.temperature > 0.0f) std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(sp.seed));

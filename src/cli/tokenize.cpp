@@ -89,7 +89,7 @@ int run_tokenize(int argc, char** argv) {
   CLI11_PARSE_OR_RETURN(app, argc, argv);
   if (text_opt->count() == 0 && file_opt->count() == 0) {
     std::fprintf(stderr, "bitdial tokenize: give TEXT or --file F (see --help)\n");
-    return 2;
+    return 1;
   }
 
   std::string where = "TEXT";

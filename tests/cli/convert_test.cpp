@@ -61,7 +61,7 @@ TEST(ConvertCli, MissingInputIsExitOneAndWritesNothing) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
-TEST(ConvertCli, MissingArgumentsIsUsageError) { EXPECT_EQ(run_bitdial("convert").exit_code, 2); }
+TEST(ConvertCli, MissingArgumentsIsUsageError) { EXPECT_EQ(run_bitdial("convert").exit_code, 1); }
 
 }  // namespace
 }  // namespace bitdial

@@ -83,7 +83,7 @@ TEST(InspectCli, MissingFileIsExitOne) {
 
 TEST(InspectCli, MissingArgumentIsUsageError) {
   const auto r = run_bitdial("inspect");
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 1);
 }
 
 TEST(InspectCli, HelpHasExamples) {

@@ -114,9 +114,28 @@ TEST(RunCommand, EmptyPromptIsOneLineError) {
   EXPECT_NE(r.err.find("prompt"), std::string::npos) << r.err;
 }
 
+TEST(RunCommand, InvalidUtf8PromptIsOneLineError) {
+  BITDIAL_REQUIRE_SHARED();
+  const test::CommandResult r = test::run_bitdial("run -m '" + test::shared_path("models/stories260K.gguf") + "' -p \"$(printf 'ab\\377')\"");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("invalid UTF-8 at byte 2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(RunCommand, PromptLongerThanContextIsOneLineErrorBeforeAnyOutput) {
+  BITDIAL_REQUIRE_SHARED();
+  const test::CommandResult r =
+      test::run_bitdial("run -m '" + test::shared_path("models/stories260K.gguf") + "' -c 4 -p 'Once upon a time there was'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("longer than the context of 4"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 TEST(RunCommand, MissingModelOptionIsUsageError) {
   const test::CommandResult r = test::run_bitdial("run -p hi");
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 1);
 }
 
 }  // namespace

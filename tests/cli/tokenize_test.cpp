@@ -50,8 +50,8 @@ TEST(TokenizeCommand, MissingFilesAndNonVocabulariesAreUserErrors) {
 
 TEST(TokenizeCommand, NeedsExactlyOneInput) {
   BITDIAL_REQUIRE_SHARED();
-  EXPECT_EQ(run_bitdial("tokenize -m '" + stories() + "'").exit_code, 2);
-  EXPECT_EQ(run_bitdial("tokenize -m '" + stories() + "' hi --file x").exit_code, 2);
+  EXPECT_EQ(run_bitdial("tokenize -m '" + stories() + "'").exit_code, 1);
+  EXPECT_EQ(run_bitdial("tokenize -m '" + stories() + "' hi --file x").exit_code, 1);
 }
 
 }  // namespace
