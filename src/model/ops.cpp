@@ -3,8 +3,15 @@
 #include <cmath>
 
 namespace bitdial {
+namespace {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelMin = 1 << 16;
+
+}  // namespace
 
 void rms_norm(const float* x, const float* weight, int64_t n, int64_t d, float eps, float* out) {
+#pragma omp parallel for schedule(static) if (n * d >= kParallelMin)
   for (int64_t t = 0; t < n; ++t) {
     const float* xr = x + t * d;
     // Squares rounded to float, summed in double; mean and scale in float: llama.cpp's order, so
@@ -70,6 +77,7 @@ void softmax_inplace(float* x, int64_t n) {
 }
 
 void swiglu_inplace(float* gate, const float* up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 

@@ -1,6 +1,5 @@
-// Reference activation converters. Rounding is to nearest, ties to even (nearbyintf in the default
-// rounding mode), which is what _mm256_round_ps(_MM_FROUND_TO_NEAREST_INT) does, so the AVX2
-// converters can produce identical bytes.
+// Reference activation converters. Rounding is to nearest, ties to even, which is what
+// _mm256_round_ps(_MM_FROUND_TO_NEAREST_INT) does, so the AVX2 converters produce identical bytes.
 #include <cmath>
 #include <cstring>
 
@@ -15,7 +14,13 @@ float quantize_block(const float* x, int8_t* q, int len) {
   for (int j = 0; j < len; ++j) amax = std::fmax(amax, std::fabs(x[j]));
   const float d = amax / 127.0f;
   const float id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int j = 0; j < len; ++j) q[j] = static_cast<int8_t>(std::nearbyintf(x[j] * id));
+  // |x * id| <= 127: adding and subtracting 1.5 * 2^23 leaves the value rounded to an integer by
+  // the FPU's default mode (nearest, ties to even) without nearbyintf's library call.
+  constexpr float kRound = 12582912.0f;
+  for (int j = 0; j < len; ++j) {
+    const float shifted = x[j] * id + kRound;  // not folded: (a + c) - c == a is not an IEEE identity
+    q[j] = static_cast<int8_t>(shifted - kRound);
+  }
   return d;
 }
 
