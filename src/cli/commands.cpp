@@ -8,6 +8,8 @@ const std::vector<Command>& commands() {
       {"convert", run_convert},
       {"run", run_run},
       {"tokenize", run_tokenize},
+      {"bench", run_bench},
+      {"synth", run_synth},
   };
   return table;
 }

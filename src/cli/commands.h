@@ -18,5 +18,7 @@ int run_inspect(int argc, char** argv);
 int run_convert(int argc, char** argv);
 int run_run(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
+int run_bench(int argc, char** argv);
+int run_synth(int argc, char** argv);
 
 }  // namespace bitdial::cli

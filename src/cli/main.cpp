@@ -22,7 +22,9 @@ void print_usage(std::FILE* out) {
       "  inspect FILE [--json]            metadata, tensor table and totals of a GGUF or safetensors model\n"
       "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n"
       "  run -m MODEL -p TEXT [-n N]      generate text (--temp, --top-k, --top-p, --seed, --dump-logits)\n"
-      "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n",
+      "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n"
+      "  bench -m MODEL [-p N] [-n N]     prompt / generation tokens/s, peak memory, bandwidth, decode efficiency\n"
+      "  synth --preset NAME -o OUT       random-weight model of a real shape (--type, --vocab, --seed)\n",
       out);
 }
 
@@ -31,7 +33,7 @@ void print_usage(std::FILE* out) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     print_usage(stderr);
-    return 2;
+    return 1;
   }
   const std::string cmd = argv[1];
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
@@ -63,5 +65,5 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "bitdial: unknown command '%s' (see bitdial --help)\n", cmd.c_str());
-  return 2;
+  return 1;
 }

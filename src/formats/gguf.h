@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -140,9 +141,13 @@ class GgufFile {
 };
 
 // Builds a GGUF file. Metadata keys and tensors keep insertion order; setting an existing key
-// replaces its value in place. Tensor bytes are either borrowed (must outlive write()) or owned.
+// replaces its value in place. Tensor bytes are borrowed (must outlive write()), owned, or produced
+// lazily at write time, one tensor in memory at once (the header's offsets come from the shapes),
+// so a model larger than memory can be written.
 class GgufWriter {
  public:
+  using Producer = std::function<std::vector<uint8_t>()>;
+
   void set(const std::string& key, GgufValue value);
   void remove(const std::string& key);
   const GgufValue* find(std::string_view key) const;
@@ -151,6 +156,9 @@ class GgufWriter {
   // ne as in GgufTensorInfo; data.size() must equal the tensor's byte size.
   void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne, const uint8_t* data, size_t nbytes);
   void add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne, std::vector<uint8_t> owned);
+  // `produce` is called once per write()/to_bytes() and must return exactly the shape's byte size
+  // (a mismatch is a bitdial::Error naming the tensor).
+  void add_tensor_lazy(const std::string& name, TensorType type, std::vector<int64_t> ne, Producer produce);
 
   void set_version(uint32_t v) { version_ = v; }
 
@@ -167,7 +175,9 @@ class GgufWriter {
     const uint8_t* data;
     size_t nbytes;
     std::shared_ptr<std::vector<uint8_t>> owned;
+    Producer produce;
   };
+  void check_new_tensor(const std::string& name, TensorType type, const std::vector<int64_t>& ne, size_t* nbytes) const;
   template <class Sink>
   void emit(Sink& sink) const;
   uint64_t alignment() const;

@@ -1,5 +1,6 @@
 // GGUF writing: metadata and tensors in insertion order, tensor data aligned to general.alignment
 // (default 32) with zero padding, so the same inputs always give the same bytes.
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -90,21 +91,35 @@ const GgufValue* GgufWriter::find(std::string_view key) const {
   return nullptr;
 }
 
-void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne, const uint8_t* data,
-                            size_t nbytes) {
+// Validates a tensor about to be added; *nbytes, when given, must match the shape's byte size and is
+// otherwise set to it.
+void GgufWriter::check_new_tensor(const std::string& name, TensorType type, const std::vector<int64_t>& ne, size_t* nbytes) const {
   if (name.empty()) fail("gguf writer: empty tensor name");
   for (const Tensor& t : tensors_)
     if (t.name == name) fail("gguf writer: duplicate tensor name '", name, "'");
   if (ne.empty() || ne.size() > 4) fail("gguf writer: tensor '", name, "' has ", ne.size(), " dimensions (allowed 1..4)");
   const uint64_t expected = tensor_nbytes(type, ne, concat("gguf writer: tensor '", name, "'"));
-  if (expected != nbytes) fail("gguf writer: tensor '", name, "' has ", nbytes, " bytes, its shape and type need ", expected);
-  tensors_.push_back({name, type, std::move(ne), data, nbytes, nullptr});
+  if (*nbytes != SIZE_MAX && expected != *nbytes)
+    fail("gguf writer: tensor '", name, "' has ", *nbytes, " bytes, its shape and type need ", expected);
+  *nbytes = static_cast<size_t>(expected);
+}
+
+void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne, const uint8_t* data,
+                            size_t nbytes) {
+  check_new_tensor(name, type, ne, &nbytes);
+  tensors_.push_back({name, type, std::move(ne), data, nbytes, nullptr, nullptr});
 }
 
 void GgufWriter::add_tensor(const std::string& name, TensorType type, std::vector<int64_t> ne, std::vector<uint8_t> owned) {
   auto holder = std::make_shared<std::vector<uint8_t>>(std::move(owned));
   add_tensor(name, type, std::move(ne), holder->data(), holder->size());
   tensors_.back().owned = std::move(holder);
+}
+
+void GgufWriter::add_tensor_lazy(const std::string& name, TensorType type, std::vector<int64_t> ne, Producer produce) {
+  size_t nbytes = SIZE_MAX;
+  check_new_tensor(name, type, ne, &nbytes);
+  tensors_.push_back({name, type, std::move(ne), nullptr, nbytes, nullptr, std::move(produce)});
 }
 
 uint64_t GgufWriter::alignment() const {
@@ -139,7 +154,14 @@ void GgufWriter::emit(Sink& s) const {
   s.write_zeros(align_up(s.bytes_written(), align) - s.bytes_written());
   const uint64_t data_start = s.bytes_written();
   for (const Tensor& t : tensors_) {
-    s.write(t.data, t.nbytes);
+    if (t.produce) {
+      const std::vector<uint8_t> bytes = t.produce();
+      if (bytes.size() != t.nbytes)
+        fail("gguf writer: tensor '", t.name, "' produced ", bytes.size(), " bytes, its shape and type need ", t.nbytes);
+      s.write(bytes.data(), bytes.size());
+    } else {
+      s.write(t.data, t.nbytes);
+    }
     const uint64_t rel = s.bytes_written() - data_start;
     s.write_zeros(align_up(rel, align) - rel);
   }

@@ -129,6 +129,28 @@ TEST(Gguf, WriterRejectsWrongTensorSize) {
   EXPECT_THROW(w.add_tensor("y", TensorType::Q4_0, {31}, std::vector<uint8_t>(18)), Error);
 }
 
+TEST(Gguf, LazyTensorWritesTheSameBytesAsAnOwnedOne) {
+  std::vector<uint8_t> a(4 * 6);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(3 * i);
+  GgufWriter owned, lazy;
+  owned.add_tensor("a", TensorType::F32, {3, 2}, a);
+  owned.add_tensor("z", TensorType::F32, {1}, std::vector<uint8_t>(4, 7));
+  lazy.add_tensor_lazy("a", TensorType::F32, {3, 2}, [&a] { return a; });
+  lazy.add_tensor("z", TensorType::F32, {1}, std::vector<uint8_t>(4, 7));
+  EXPECT_EQ(lazy.to_bytes(), owned.to_bytes());
+}
+
+TEST(Gguf, LazyTensorOfWrongSizeFailsNamingIt) {
+  GgufWriter w;
+  w.add_tensor_lazy("short", TensorType::F32, {3, 2}, [] { return std::vector<uint8_t>(20); });
+  try {
+    (void)w.to_bytes();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'short'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Gguf, ReadsStories260K) {
   BITDIAL_REQUIRE_SHARED();
   const GgufFile f = GgufFile::open(test::shared_path("models/stories260K.gguf"));

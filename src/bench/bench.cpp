@@ -1,0 +1,225 @@
+#include "bench/bench.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "bench/bandwidth.h"
+#include "core/error.h"
+#include "kernels/dispatch.h"
+#include "model/session.h"
+
+namespace bitdial {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+uint64_t matrix_bytes(const WeightView& w) { return w.row_stride() * static_cast<uint64_t>(w.rows); }
+
+uint64_t peak_rss_bytes() {
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+// The type with the most bytes among the matrices.
+std::string main_type(const LlamaModel& m) {
+  std::map<TensorType, uint64_t> bytes;
+  auto add = [&bytes](const WeightView& w) { bytes[w.type] += matrix_bytes(w); };
+  add(m.token_embd());
+  add(m.output());
+  for (const LlamaLayer& l : m.layers())
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
+  const auto it = std::max_element(bytes.begin(), bytes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return type_name(it->first);
+}
+
+std::vector<int32_t> random_tokens(std::mt19937_64& gen, int64_t n, int64_t n_vocab) {
+  std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(n_vocab - 1));
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int32_t& id : t) id = dist(gen);
+  return t;
+}
+
+// One pp repetition: n_prompt tokens in one batch from an empty cache -> tokens/s.
+double time_prompt(Session& s, const std::vector<int32_t>& tokens) {
+  s.reset();
+  const auto t0 = Clock::now();
+  (void)s.eval(tokens, /*all_logits=*/false);
+  return static_cast<double>(tokens.size()) / seconds_since(t0);
+}
+
+// One tg repetition: one token at a time from an empty cache -> tokens/s.
+double time_generate(Session& s, const std::vector<int32_t>& tokens) {
+  s.reset();
+  const auto t0 = Clock::now();
+  for (const int32_t& id : tokens) (void)s.eval(std::span<const int32_t>(&id, 1), /*all_logits=*/false);
+  return static_cast<double>(tokens.size()) / seconds_since(t0);
+}
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1024.0 * 1024));
+  return buf;
+}
+
+std::string human_params(double p) {
+  char buf[32];
+  if (p >= 1e9) std::snprintf(buf, sizeof buf, "%.2f B", p / 1e9);
+  else if (p >= 1e6) std::snprintf(buf, sizeof buf, "%.2f M", p / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.2f K", p / 1e3);
+  return buf;
+}
+
+nlohmann::ordered_json stats_json(const RateStats& s) {
+  return {{"median", s.median}, {"mean", s.mean}, {"stddev", s.stddev}, {"min", s.min}, {"max", s.max}, {"samples", s.samples}};
+}
+
+}  // namespace
+
+RateStats rate_stats(std::vector<double> samples) {
+  BITDIAL_ASSERT(!samples.empty());
+  RateStats r;
+  r.samples = samples;
+  std::sort(samples.begin(), samples.end());
+  const size_t n = samples.size(), m = n / 2;
+  r.median = n % 2 ? samples[m] : 0.5 * (samples[m - 1] + samples[m]);
+  r.min = samples.front();
+  r.max = samples.back();
+  double sum = 0;
+  for (double x : samples) sum += x;
+  r.mean = sum / static_cast<double>(n);
+  double ss = 0;
+  for (double x : samples) ss += (x - r.mean) * (x - r.mean);
+  r.stddev = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
+  return r;
+}
+
+uint64_t weight_bytes_per_token(const LlamaModel& m) {
+  uint64_t total = matrix_bytes(m.output()) + m.token_embd().row_stride();
+  for (const LlamaLayer& l : m.layers())
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) total += matrix_bytes(*w);
+  return total;
+}
+
+void validate_bench_options(const BenchOptions& opt) {
+  if (opt.n_prompt < 1) fail("-p ", opt.n_prompt, ": the prompt test needs at least 1 token");
+  if (opt.n_gen < 1) fail("-n ", opt.n_gen, ": the generation test needs at least 1 token");
+  if (opt.reps < 1) fail("-r ", opt.reps, ": need at least 1 repetition");
+  if (opt.threads < 0) fail("-t ", opt.threads, " is negative");
+  constexpr int64_t kMaxTokens = int64_t{1} << 20;
+  if (opt.n_prompt > kMaxTokens || opt.n_gen > kMaxTokens) fail("-p/-n: at most ", kMaxTokens, " tokens");
+  if (opt.bandwidth_passes < 1) fail("bandwidth probe: ", opt.bandwidth_passes, " passes (need at least 1)");
+}
+
+BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
+  validate_bench_options(opt);
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+
+  BenchResult r;
+  r.model_path = model.file().path();
+  const GgufValue* name = model.file().find("general.name");
+  r.model_name = name != nullptr && name->type() == GgufValueType::STRING ? name->as_string()
+                                                                        : std::filesystem::path(r.model_path).filename().string();
+  r.arch = model.hparams().arch;
+  r.type = main_type(model);
+  for (const GgufTensorInfo& t : model.file().tensors()) {
+    r.model_bytes += t.nbytes;
+    r.params += static_cast<uint64_t>(t.n_elements());
+  }
+  r.threads = omp_get_max_threads();
+  r.isa = isa_name(active_isa());
+  r.n_prompt = opt.n_prompt;
+  r.n_gen = opt.n_gen;
+  r.reps = opt.reps;
+
+  Session session(model, {.kv_type = KvType::f16, .n_ctx = std::max(opt.n_prompt, opt.n_gen)});
+  std::mt19937_64 gen(opt.seed);
+  const int64_t n_vocab = model.hparams().n_vocab;
+  const std::vector<int32_t> prompt = random_tokens(gen, opt.n_prompt, n_vocab);
+  const std::vector<int32_t> gen_tokens = random_tokens(gen, opt.n_gen, n_vocab);
+
+  std::vector<double> pp, tg;
+  (void)time_prompt(session, prompt);  // warm-up: page in the weights, size the buffers
+  for (int i = 0; i < opt.reps; ++i) pp.push_back(time_prompt(session, prompt));
+  (void)time_generate(session, {gen_tokens.front()});
+  for (int i = 0; i < opt.reps; ++i) tg.push_back(time_generate(session, gen_tokens));
+  r.pp = rate_stats(pp);
+  r.tg = rate_stats(tg);
+  r.peak_rss_bytes = peak_rss_bytes();
+
+  const BandwidthResult bw = measure_read_bandwidth(opt.bandwidth_bytes, r.threads, opt.bandwidth_passes);
+  r.bandwidth_bytes_per_s = bw.best_bytes_per_s;
+  r.bandwidth_median_bytes_per_s = bw.median_bytes_per_s;
+  r.bandwidth_buffer_bytes = bw.buffer_bytes;
+  r.bandwidth_passes = static_cast<int>(bw.pass_bytes_per_s.size());
+  r.weight_bytes_per_token = weight_bytes_per_token(model);
+  r.decode_efficiency = r.bandwidth_bytes_per_s > 0
+                            ? static_cast<double>(r.weight_bytes_per_token) * r.tg.median / r.bandwidth_bytes_per_s
+                            : 0.0;
+  return r;
+}
+
+nlohmann::ordered_json bench_result_json(const BenchResult& r) {
+  nlohmann::ordered_json j;
+  j["model"] = {{"path", r.model_path}, {"name", r.model_name}, {"arch", r.arch},   {"type", r.type},
+                {"bytes", r.model_bytes}, {"params", r.params}};
+  j["threads"] = r.threads;
+  j["isa"] = r.isa;
+  j["reps"] = r.reps;
+  j["pp"] = {{"test", "pp" + std::to_string(r.n_prompt)}, {"n_tokens", r.n_prompt}, {"tokens_per_s", stats_json(r.pp)}};
+  j["tg"] = {{"test", "tg" + std::to_string(r.n_gen)}, {"n_tokens", r.n_gen}, {"tokens_per_s", stats_json(r.tg)}};
+  j["peak_rss_bytes"] = r.peak_rss_bytes;
+  j["bandwidth"] = {{"bytes_per_s", r.bandwidth_bytes_per_s},
+                    {"median_bytes_per_s", r.bandwidth_median_bytes_per_s},
+                    {"buffer_bytes", r.bandwidth_buffer_bytes},
+                    {"passes", r.bandwidth_passes}};
+  j["weight_bytes_per_token"] = r.weight_bytes_per_token;
+  j["decode_efficiency"] = r.decode_efficiency;
+  return j;
+}
+
+std::string bench_result_table(const BenchResult& r) {
+  const std::string model = r.arch + " " + human_params(static_cast<double>(r.params));
+  const std::string size = human_bytes(static_cast<double>(r.model_bytes));
+  const std::string params = human_params(static_cast<double>(r.params));
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "| %-24s | %12s | %10s | %-6s | %7s | %8s | %20s |\n", "model", "size", "params", "type", "threads",
+                "test", "t/s");
+  out += line;
+  out += "| ------------------------ | -----------: | ---------: | ------ | ------: | -------: | -------------------: |\n";
+  for (const auto& [test, s] : {std::pair{"pp" + std::to_string(r.n_prompt), &r.pp}, std::pair{"tg" + std::to_string(r.n_gen), &r.tg}}) {
+    char rate[64];
+    std::snprintf(rate, sizeof rate, "%.2f ± %.2f", s->median, s->stddev);
+    std::snprintf(line, sizeof line, "| %-24s | %12s | %10s | %-6s | %7d | %8s | %21s |\n", model.c_str(), size.c_str(), params.c_str(),
+                  r.type.c_str(), r.threads, test.c_str(), rate);
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "t/s: median ± sample stddev over %d repetitions (min %.2f / %.2f, max %.2f / %.2f for pp / tg); kernels: %s\n",
+                r.reps, r.pp.min, r.tg.min, r.pp.max, r.tg.max, r.isa.c_str());
+  out += line;
+  std::snprintf(line, sizeof line, "peak RSS: %s\n", human_bytes(static_cast<double>(r.peak_rss_bytes)).c_str());
+  out += line;
+  std::snprintf(line, sizeof line, "memory read bandwidth: %.2f GB/s (best of %d passes over %s; median %.2f GB/s; %d threads)\n",
+                r.bandwidth_bytes_per_s / 1e9, r.bandwidth_passes, human_bytes(static_cast<double>(r.bandwidth_buffer_bytes)).c_str(),
+                r.bandwidth_median_bytes_per_s / 1e9, r.threads);
+  out += line;
+  std::snprintf(line, sizeof line, "decode efficiency: %.1f%% (%s of weights per token x %.2f t/s = %.2f GB/s)\n", 100.0 * r.decode_efficiency,
+                human_bytes(static_cast<double>(r.weight_bytes_per_token)).c_str(), r.tg.median,
+                static_cast<double>(r.weight_bytes_per_token) * r.tg.median / 1e9);
+  out += line;
+  return out;
+}
+
+}  // namespace bitdial

@@ -1,0 +1,80 @@
+// `bitdial bench`: prompt-processing and generation speed of a model, llama-bench style (pp512 /
+// tg128 rows), with peak resident memory, the machine's memory read bandwidth, and decode
+// efficiency: the share of that bandwidth generation uses to stream the weights once per token.
+//
+//   pp test: reps x (empty cache, one eval of n_prompt random token ids)      -> n_prompt / s
+//   tg test: reps x (empty cache, n_gen evals of one random token id each)    -> n_gen / s
+// Each test is warmed up once (pp: the whole batch; tg: one token) before its timed repetitions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/llama_model.h"
+
+namespace bitdial {
+
+struct BenchOptions {
+  int64_t n_prompt = 512;  // pp test batch (>= 1)
+  int64_t n_gen = 128;     // tg test tokens (>= 1)
+  int threads = 0;         // OpenMP threads for everything (0: leave the current default, all cores)
+  int reps = 5;            // timed repetitions per test (>= 1)
+  uint64_t bandwidth_bytes = uint64_t{1} << 30;  // probe buffer; much larger than any last-level cache
+  int bandwidth_passes = 5;
+  uint64_t seed = 1234;    // random token ids
+};
+
+// tokens/s over the repetitions.
+struct RateStats {
+  std::vector<double> samples;  // one per repetition, in order
+  double median = 0, mean = 0, stddev = 0, min = 0, max = 0;  // stddev: sample (n - 1); 0 for one rep
+};
+
+// Median, mean, sample standard deviation, min and max of samples (not empty).
+RateStats rate_stats(std::vector<double> samples);
+
+struct BenchResult {
+  // The model
+  std::string model_path;
+  std::string model_name;    // general.name, or the file name
+  std::string arch;
+  std::string type;          // the type holding most of the matrix bytes ("q4_0")
+  uint64_t model_bytes = 0;  // all tensor bytes
+  uint64_t params = 0;       // all tensor elements
+  // The run
+  int threads = 0;
+  std::string isa;           // kernel path ("avx2", "scalar")
+  int64_t n_prompt = 0, n_gen = 0;
+  int reps = 0;
+  RateStats pp, tg;          // tokens/s
+  uint64_t peak_rss_bytes = 0;  // getrusage ru_maxrss after the speed tests (before the probe)
+  // Bandwidth and efficiency
+  double bandwidth_bytes_per_s = 0;         // best probe pass
+  double bandwidth_median_bytes_per_s = 0;
+  uint64_t bandwidth_buffer_bytes = 0;
+  int bandwidth_passes = 0;
+  uint64_t weight_bytes_per_token = 0;      // matrices read per generated token (see weight_bytes_per_token())
+  double decode_efficiency = 0;             // weight_bytes_per_token x tg.median / bandwidth
+};
+
+// Bytes of weights one generated token reads: every layer's wq, wk, wv, wo, gate, up, down, the
+// output projection, and one token_embd row. (Norms, biases and the KV cache are left out.)
+uint64_t weight_bytes_per_token(const LlamaModel& model);
+
+// Throws bitdial::Error naming the flag (-p, -n, -r, -t) of the first option out of range.
+void validate_bench_options(const BenchOptions& options);
+
+// Runs the pp and tg tests, then the bandwidth probe. Throws bitdial::Error for options out of
+// range (naming the flag) or when the context cannot hold the tests.
+BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& options);
+
+// The documented --json object (docs/bench.md).
+nlohmann::ordered_json bench_result_json(const BenchResult& r);
+// llama-bench's table (model, size, params, type, threads, test, t/s) and lines for bandwidth,
+// peak RSS and decode efficiency.
+std::string bench_result_table(const BenchResult& r);
+
+}  // namespace bitdial

@@ -1,0 +1,92 @@
+// The bench library (bench/bench.h): statistics over repetitions, the weight bytes a generated token
+// reads, and a full run on a tiny synthetic model.
+#include "bench/bench.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "model/synth.h"
+#include "test_support.h"
+
+namespace bitdial {
+namespace {
+
+// 64 wide, 2 layers, 4 query / 2 kv heads (head 16), ffn 96, vocab 400, all matrices f16.
+LlamaModel tiny_model(const test::TempDir& dir) {
+  SynthOverrides o;
+  o.n_embd = 64;
+  o.n_layer = 2;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  o.n_ff = 96;
+  o.n_vocab = 400;
+  const SynthSpec spec = make_synth_spec("", o);
+  write_synth_model(dir.file("m.gguf"), spec, synth_byte_vocab(400), {});
+  return LlamaModel::load(dir.file("m.gguf"));
+}
+
+TEST(RateStats, OddCountHasTheMiddleValueAsMedian) {
+  const RateStats s = rate_stats({4.0, 1.0, 2.0});
+  EXPECT_DOUBLE_EQ(s.median, 2.0);
+  EXPECT_DOUBLE_EQ(s.min, 1.0);
+  EXPECT_DOUBLE_EQ(s.max, 4.0);
+  EXPECT_DOUBLE_EQ(s.mean, 7.0 / 3.0);
+  // sample variance: ((4-7/3)^2 + (1-7/3)^2 + (2-7/3)^2) / 2 = (25/9 + 16/9 + 1/9) / 2 = 7/3
+  EXPECT_DOUBLE_EQ(s.stddev, std::sqrt(7.0 / 3.0));
+  EXPECT_EQ(s.samples, (std::vector<double>{4.0, 1.0, 2.0}));  // in run order
+}
+
+TEST(RateStats, EvenCountAveragesTheMiddlePair) {
+  EXPECT_DOUBLE_EQ(rate_stats({1.0, 2.0, 10.0, 3.0}).median, 2.5);
+}
+
+TEST(RateStats, OneSampleHasZeroSpread) {
+  EXPECT_DOUBLE_EQ(rate_stats({5.0}).stddev, 0.0);
+}
+
+TEST(Bench, WeightBytesPerTokenCountEveryMatrixAndOneEmbeddingRow) {
+  test::TempDir dir;
+  const LlamaModel m = tiny_model(dir);
+  // per layer (f16, 2 bytes): wq 64x64, wk 32x64, wv 32x64, wo 64x64, gate/up/down 96x64 each
+  const uint64_t layer = 2 * (64 * 64 + 32 * 64 + 32 * 64 + 64 * 64 + 3 * 96 * 64);
+  const uint64_t output = 2 * 400 * 64, embd_row = 2 * 64;
+  EXPECT_EQ(weight_bytes_per_token(m), 2 * layer + output + embd_row);
+}
+
+TEST(Bench, RunOnTinyModelGivesPositiveRatesAndBandwidth) {
+  test::TempDir dir;
+  const LlamaModel m = tiny_model(dir);
+  BenchOptions o;
+  o.n_prompt = 8;
+  o.n_gen = 4;
+  o.reps = 3;
+  o.threads = 1;
+  o.bandwidth_bytes = uint64_t{8} << 20;
+  o.bandwidth_passes = 2;
+  const BenchResult r = run_benchmark(m, o);
+  EXPECT_EQ(r.pp.samples.size(), 3u);
+  EXPECT_EQ(r.tg.samples.size(), 3u);
+  EXPECT_GT(r.pp.min, 0.0);
+  EXPECT_GT(r.tg.min, 0.0);
+  EXPECT_GT(r.bandwidth_bytes_per_s, 0.0);
+  EXPECT_GT(r.peak_rss_bytes, 0u);
+  EXPECT_EQ(r.threads, 1);
+  EXPECT_EQ(r.type, "f16");
+  EXPECT_DOUBLE_EQ(r.decode_efficiency, static_cast<double>(r.weight_bytes_per_token) * r.tg.median / r.bandwidth_bytes_per_s);
+}
+
+TEST(Bench, ZeroPromptTokensIsRejectedNamingTheFlag) {
+  BenchOptions o;
+  o.n_prompt = 0;
+  try {
+    validate_bench_options(o);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("-p 0"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace bitdial
