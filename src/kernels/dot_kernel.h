@@ -42,7 +42,9 @@ size_t act_row_bytes(ActFormat fmt, int64_t n);
 int64_t act_block_size(ActFormat fmt);
 
 // Converts n floats into `fmt` (out holds act_row_bytes(fmt, n)). Q8 formats: d = max|x| / 127,
-// qs = x / d rounded to nearest (0 when the block is all zero).
+// qs = x * (1 / d) rounded to nearest, ties to even; a block with d < kMinActScale (all zero, or so
+// tiny that 1 / d would overflow) gets qs = 0.
+inline constexpr float kMinActScale = 1e-30f;
 using QuantizeActFn = void (*)(const float* x, uint8_t* out, int64_t n);
 
 // y[t * ldy + r] = dot(weight row r, activation row t) for r < nr, t < nt. Weight rows are

@@ -221,7 +221,7 @@ void quantize_act_q8k_avx2(const float* x, uint8_t* out, int64_t n) {
     __m256 amax = _mm256_setzero_ps();
     for (int i = 0; i < 32; ++i) amax = _mm256_max_ps(amax, _mm256_and_ps(_mm256_loadu_ps(xb + 8 * i), abs_mask));
     const float d = hmax(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = d >= kMinActScale ? 1.0f / d : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     for (int c = 0; c < 8; ++c) {
       __m256i q32[4];

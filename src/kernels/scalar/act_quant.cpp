@@ -13,7 +13,7 @@ float quantize_block(const float* x, int8_t* q, int len) {
   float amax = 0.0f;
   for (int j = 0; j < len; ++j) amax = std::fmax(amax, std::fabs(x[j]));
   const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = d >= kMinActScale ? 1.0f / d : 0.0f;
   // |x * id| <= 127: adding and subtracting 1.5 * 2^23 leaves the value rounded to an integer by
   // the FPU's default mode (nearest, ties to even) without nearbyintf's library call.
   constexpr float kRound = 12582912.0f;
