@@ -92,13 +92,17 @@ struct Iq4Nl {
 
 // Rows x tokens of one register tile: 12 float accumulators of the 16 ymm registers, each decoded
 // weight block used for 3 tokens and each activation block for 4 rows. Token generation (one
-// token) streams 8 rows at once instead, to keep several weight streams in flight.
+// token) streams one row at a time with a software prefetch: measured on llama-1b q4_0, 1 thread,
+// 1 row gave 18-19 tokens/s against 8-14 for 2, 4 or 8 interleaved rows.
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 3;
-constexpr int kGemvRows = 8;
+constexpr int kGemvRows = 1;
 // Activation rows are taken in chunks of about this many bytes, so that they stay in L2 while each
 // group of weight rows passes over them.
 constexpr int64_t kActChunkBytes = 192 * 1024;
+
+// How far ahead of the block being decoded the token-generation kernel prefetches its weights.
+constexpr int64_t kPrefetchBytes = 256;
 
 // Fixed reduction order, shared by every tile shape.
 inline float hsum(__m256 v) {
@@ -192,6 +196,8 @@ void micro(const MicroArgs& m) {
         w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + (r * nb + b) * 32));
       } else {
         const Block& blk = rows[r][b];
+        // Weights stream from memory once per token: ask for them kPrefetchBytes ahead.
+        _mm_prefetch(reinterpret_cast<const char*>(&blk) + kPrefetchBytes, _MM_HINT_T0);
         w = T::codes(blk);
         dw = _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(blk.d)));
         _mm_store_ss(wd + r * nb8 + b, _mm256_castps256_ps128(dw));
@@ -281,7 +287,7 @@ void dot_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const ui
     grow(s.codes, kTileRows * nb * 32);
   }
 
-  const uint8_t* rows[kGemvRows];
+  const uint8_t* rows[std::max(kTileRows, kGemvRows)];
   const ActBlockQ8* acts[kTileTokens];
   const float* as[kTileTokens] = {};
   const float* ad[kTileTokens] = {};
