@@ -98,6 +98,14 @@ void micro(int64_t nb, const uint8_t* w, size_t w_stride, const uint8_t* a, size
   for (auto& row : acc)
     for (auto& v : row) v = _mm256_setzero_ps();
   for (int64_t ib = 0; ib < nb; ++ib) {
+    if constexpr (N == 1) {
+      // One token: the weights stream from memory once, so fetch the block after next ahead.
+      using Block = typename D::Block;
+      for (int r = 0; r < M; ++r)
+        for (size_t off = 0; off < sizeof(Block); off += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(w + static_cast<size_t>(r) * w_stride + (ib + 2) * sizeof(Block)) + off,
+                       _MM_HINT_T0);
+    }
     D dec[M];
     for (int r = 0; r < M; ++r)
       dec[r].load(reinterpret_cast<const typename D::Block*>(w + static_cast<size_t>(r) * w_stride)[ib]);
