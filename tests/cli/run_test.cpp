@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -82,6 +83,38 @@ std::string broken_copy(const test::TempDir& tmp, const std::string& key, const 
   const std::string path = tmp.file("broken.gguf");
   w.write(path);
   return path;
+}
+
+// stories260K with metadata key `key` removed (value empty) or replaced by a uint32.
+std::string edited_copy(const test::TempDir& tmp, const std::string& key, std::optional<uint32_t> value) {
+  const GgufFile f = GgufFile::open(test::shared_path("models/stories260K.gguf"));
+  GgufWriter w;
+  for (const GgufKeyValue& kv : f.metadata())
+    if (kv.key != key) w.set(kv.key, kv.value);
+  if (value) w.set(key, GgufValue::u32(*value));
+  for (const GgufTensorInfo& t : f.tensors()) w.add_tensor(t.name, t.type, t.ne, f.tensor_data(t), t.nbytes);
+  const std::string path = tmp.file("edited.gguf");
+  w.write(path);
+  return path;
+}
+
+TEST(RunCommand, MissingMetadataKeyIsOneLineErrorNamingTheKey) {
+  BITDIAL_REQUIRE_SHARED();
+  test::TempDir tmp;
+  const test::CommandResult r = test::run_bitdial("run -m '" + edited_copy(tmp, "llama.block_count", std::nullopt) + "' -p hi");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("llama.block_count"), std::string::npos) << r.err;
+}
+
+TEST(RunCommand, ShapeMismatchIsOneLineErrorNamingTheTensor) {
+  BITDIAL_REQUIRE_SHARED();
+  test::TempDir tmp;
+  // 128 wide instead of 64: every weight's shape disagrees; the first checked is named.
+  const test::CommandResult r = test::run_bitdial("run -m '" + edited_copy(tmp, "llama.embedding_length", 128) + "' -p hi");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("has shape"), std::string::npos) << r.err;
 }
 
 TEST(RunCommand, UnknownArchitectureIsOneLineError) {
