@@ -15,6 +15,9 @@ namespace {
 // chunk passes over them) x kTokenBlock tokens (their activations stay in L2 across row blocks).
 constexpr int64_t kRowBlock = 16;
 constexpr int64_t kTokenBlock = 48;
+// Products smaller than this many multiply-adds run on the calling thread: waking the OpenMP team
+// costs more than it saves (stories260K's 64 x 64 layers), and on a loaded machine much more.
+constexpr int64_t kParallelMinMacs = int64_t{1} << 18;
 
 struct Plan {
   DotKernel kernel;
@@ -46,6 +49,7 @@ void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, 
   if (cols % act_block_size(plan.kernel.act) != 0)
     fail("matmul: row length ", cols, " is not a multiple of the activation block ", act_block_size(plan.kernel.act));
 
+  const bool parallel = rows * cols * n_tokens >= kParallelMinMacs;
   // Activations in the kernel's format, converted once for all rows.
   const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
   size_t act_stride = static_cast<size_t>(cols) * sizeof(float);
@@ -54,7 +58,7 @@ void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, 
     act_stride = act_row_bytes(plan.kernel.act, cols);
     act_buf.resize(act_stride * static_cast<size_t>(n_tokens));
     uint8_t* out = act_buf.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t t = 0; t < n_tokens; ++t) plan.quantize_act(x + t * cols, out + static_cast<size_t>(t) * act_stride, cols);
     act = act_buf.data();
   }
@@ -62,7 +66,7 @@ void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, 
   const int64_t n_row_blocks = (rows + kRowBlock - 1) / kRowBlock;
   const size_t w_stride = w.row_stride();
   const DequantizeRowFn decode = type_traits(w.type).dequantize_row;
-#pragma omp parallel
+#pragma omp parallel if (parallel)
   {
     static thread_local std::vector<float> decoded;  // kRowBlock decoded rows when decode_rows
     if (plan.decode_rows) decoded.resize(static_cast<size_t>(kRowBlock * cols));

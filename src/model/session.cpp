@@ -62,7 +62,9 @@ void Session::attention(int64_t layer, const float* q, int64_t n, float* out) co
   }
   // Token chunks of kPad: a chunk needs positions up to its last token's, rounded up to kPad.
   const int64_t n_chunks = (n + kPad - 1) / kPad;
-#pragma omp parallel
+  // Small attention (short contexts, tiny models) runs on the calling thread: see kernels/matmul.cpp.
+  const bool parallel = hp.n_head * n * (n_past_ + n) * hd >= (int64_t{1} << 16);
+#pragma omp parallel if (parallel)
   {
     std::vector<float> probs;  // (chunk tokens, n_pad)
 #pragma omp for collapse(2) schedule(dynamic)
