@@ -10,6 +10,7 @@ const std::vector<Command>& commands() {
       {"tokenize", run_tokenize},
       {"bench", run_bench},
       {"synth", run_synth},
+      {"eval", run_eval},
   };
   return table;
 }

@@ -20,5 +20,6 @@ int run_run(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_synth(int argc, char** argv);
+int run_eval(int argc, char** argv);
 
 }  // namespace bitdial::cli

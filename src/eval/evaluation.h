@@ -1,0 +1,42 @@
+// `bitdial eval` as a library call: runs a candidate model (and optionally the baseline) over the
+// user's texts and task files and gathers every figure the report shows — perplexity, KL divergence,
+// task accuracy per slice and the paired comparison — as one JSON document plus per-example rows.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/kv_cache.h"
+
+namespace bitdial {
+
+struct EvalOptions {
+  std::string model;                  // candidate GGUF
+  std::string baseline;               // "" : none
+  std::vector<std::string> texts;     // plain-text files for perplexity / KL divergence
+  std::vector<std::string> tasks;     // task JSONL files
+  int64_t n_ctx = 512;                // perplexity chunk length (llama-perplexity's -c)
+  KvType kv_type = KvType::f16;
+  int resamples = 10000;              // bootstrap resamples of the paired accuracy delta
+  uint64_t seed = 0;                  // bootstrap seed
+  std::FILE* progress = stderr;       // nullptr: silent
+};
+
+struct EvalOutput {
+  nlohmann::ordered_json summary;            // every figure (schema in docs/eval.md)
+  // Per task file: one JSON object per example (candidate and baseline results side by side).
+  std::vector<std::vector<nlohmann::ordered_json>> examples;
+};
+
+// Throws bitdial::Error for unreadable or invalid inputs (naming file and line), before evaluating
+// anything where it can: every task file is parsed and every model loaded first.
+EvalOutput run_evaluation(const EvalOptions& options);
+
+// The terminal report: one table per text and per task (with slices), figures rounded for reading.
+std::string render_eval_table(const nlohmann::ordered_json& summary);
+
+}  // namespace bitdial

@@ -1,0 +1,138 @@
+// `bitdial eval` end to end on stories260K: the table, the JSON summary's figures against the
+// library's, per-example rows in -o DIR, and one-line errors for bad inputs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace bitdial {
+namespace {
+
+using json = nlohmann::json;
+
+std::string model(const std::string& name) { return "'" + test::shared_path("models/" + name) + "'"; }
+
+constexpr const char* kStory =
+    "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
+    "friends. One day, she saw a big red ball under a tree. She ran to the ball and picked it up. Her friend "
+    "Tom came over and asked to play too. Lily was happy to share. They played with the ball all day long. "
+    "When the sun went down, Lily's mom called her home. She told her mom about the ball and her fun day.\n";
+
+constexpr const char* kTask =
+    "{\"task\":{\"name\":\"mood\",\"template\":\"{input} The story was\"}}\n"
+    "{\"id\":\"a1\",\"input\":\"Lily played in the park and found a ball.\",\"choices\":[\"happy\",\"sad\"],\"label\":\"happy\",\"tags\":[\"short\"]}\n"
+    "{\"id\":\"a2\",\"input\":\"Tom lost his toy and cried.\",\"choices\":[\"happy\",\"sad\"],\"label\":\"sad\",\"tags\":[\"short\"]}\n"
+    "{\"id\":\"a3\",\"input\":\"Once upon a time, there was a little girl named\",\"choices\":[\"Lily\",\"zebra\"],\"label\":\"Lily\",\"tags\":[\"names\"]}\n"
+    "{\"id\":\"g1\",\"input\":\"Once upon a time\",\"target\":\"Lily\",\"match\":\"contains\",\"max_tokens\":12,\"tags\":[\"gen\"]}\n";
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+struct Fixture {
+  test::TempDir tmp;
+  std::string text = tmp.file("story.txt"), task = tmp.file("mood.jsonl");
+  Fixture() {
+    std::ofstream(text) << kStory;
+    std::ofstream(task) << kTask;
+  }
+};
+
+TEST(EvalCommand, JsonSummaryHasTextAndPairedTaskFigures) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const test::CommandResult r = test::run_bitdial("eval -m " + model("stories260K-llamacpp-Q4_K_M.gguf") + " -b " +
+                                                  model("stories260K.gguf") + " --text '" + f.text + "' --task '" + f.task +
+                                                  "' -c 32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  const json& t = j["texts"][0];
+  EXPECT_EQ(t["ctx"], 32);
+  EXPECT_GT(t["chunks"].get<int>(), 1);
+  EXPECT_EQ(t["scored_positions"].get<int>(), t["chunks"].get<int>() * (32 - 1 - 16));
+  EXPECT_GT(t["kld"]["mean"].get<double>(), 0.0);
+  EXPECT_LT(t["kld"]["mean"].get<double>(), 0.5);
+  EXPECT_LE(t["kld"]["median"].get<double>(), t["kld"]["p90"].get<double>());
+  EXPECT_LE(t["kld"]["p99_9"].get<double>(), t["kld"]["max"].get<double>());
+  EXPECT_GT(t["same_top1"]["value"].get<double>(), 0.5);
+  const json& task = j["tasks"][0];
+  EXPECT_EQ(task["examples"], 4);
+  EXPECT_EQ(task["candidate"]["overall"]["n"], 4);
+  EXPECT_EQ(task["paired"]["overall"]["n"], 4);
+  EXPECT_EQ(task["paired"]["slices"].size(), 3u);  // gen, names, short
+  EXPECT_EQ(task["paired"]["overall"]["accuracy_delta"]["resamples"], 10000);
+}
+
+TEST(EvalCommand, SameModelAsBaselineGivesZeroKlAndFullAgreement) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const test::CommandResult r = test::run_bitdial("eval -m " + model("stories260K.gguf") + " -b " + model("stories260K.gguf") +
+                                                  " --text '" + f.text + "' --task '" + f.task + "' -c 32 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_LT(j["texts"][0]["kld"]["max"].get<double>(), 1e-12);
+  EXPECT_EQ(j["texts"][0]["same_top1"]["value"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["texts"][0]["ppl_ratio"]["value"].get<double>(), 1.0);
+  const json& p = j["tasks"][0]["paired"]["overall"];
+  EXPECT_EQ(p["agreement"]["value"].get<double>(), 1.0);
+  EXPECT_EQ(p["accuracy_delta"]["value"].get<double>(), 0.0);
+  EXPECT_EQ(p["mcnemar"]["p_value"].get<double>(), 1.0);
+}
+
+TEST(EvalCommand, OutDirHoldsSummaryAndOneRowPerExample) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const std::string dir = f.tmp.file("out");
+  const test::CommandResult r =
+      test::run_bitdial("eval -m " + model("stories260K.gguf") + " --task '" + f.task + "' -o '" + dir + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("task mood"), std::string::npos) << r.out;
+  std::ifstream rows(dir + "/mood.examples.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(rows, line)) {
+    const json row = json::parse(line);
+    EXPECT_TRUE(row.contains("candidate"));
+    ++n;
+  }
+  EXPECT_EQ(n, 4);
+  EXPECT_TRUE(json::parse(std::ifstream(dir + "/summary.json")).contains("tasks"));
+}
+
+TEST(EvalCommand, MalformedTaskLineIsOneLineErrorWithFileAndLine) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  std::ofstream(f.task, std::ios::app) << "{\"id\": \"x\", \"input\": \n";
+  const test::CommandResult r = test::run_bitdial("eval -m " + model("stories260K.gguf") + " --task '" + f.task + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("mood.jsonl:6"), std::string::npos) << r.err;
+}
+
+TEST(EvalCommand, TextShorterThanOneChunkIsOneLineError) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const test::CommandResult r =
+      test::run_bitdial("eval -m " + model("stories260K.gguf") + " --text '" + f.text + "' -c 4096");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("shorter than one chunk"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(EvalCommand, NothingToEvaluateIsOneLineError) {
+  BITDIAL_REQUIRE_SHARED();
+  const test::CommandResult r = test::run_bitdial("eval -m " + model("stories260K.gguf"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(EvalCommand, RemoteModelIsRefusedUntilSupported) {
+  const test::CommandResult r = test::run_bitdial("eval -m http://127.0.0.1:9/v1 --task x.jsonl");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("remote endpoints are not supported by eval yet"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace bitdial
