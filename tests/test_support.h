@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include "core/error.h"
+#include "model/synth.h"
+
 namespace bitdial::test {
 
 // Path of the reference data folder (../shared next to the repository), or "" when absent.
@@ -36,6 +39,32 @@ struct CommandResult {
 
 // Runs the built bitdial binary with a shell-quoted argument string.
 CommandResult run_bitdial(const std::string& args);
+
+// A small llama shape for tests: 64 wide, 2 layers, 4 query heads sharing 2 K/V heads (head 16),
+// ffn 96, context 128, vocabulary n_vocab. Fields can be changed before make_synth_spec("", ...).
+inline SynthOverrides tiny_synth_shape(int64_t n_vocab) {
+  SynthOverrides o;
+  o.n_embd = 64;
+  o.n_layer = 2;
+  o.n_head = 4;
+  o.n_head_kv = 2;
+  o.n_ff = 96;
+  o.n_vocab = n_vocab;
+  o.n_ctx = 128;
+  return o;
+}
+
+// The message of the bitdial::Error that f() throws; a test failure and "" when it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a bitdial::Error";
+  return "";
+}
 
 }  // namespace bitdial::test
 

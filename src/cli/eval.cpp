@@ -1,4 +1,5 @@
 // bitdial eval --model M [--baseline B] [--text F]... [--task F.jsonl]... [--ctx N] [--json] [-o DIR]
+//              [--model-name NAME] [--baseline-name NAME] [--api-key-env VAR] [--baseline-api-key-env VAR]
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
@@ -15,8 +16,6 @@
 
 namespace bitdial::cli {
 namespace {
-
-bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
 // DIR/summary.json and DIR/<task>.examples.jsonl, each written atomically.
 void write_outputs(const std::string& dir, const EvalOutput& out) {
@@ -44,19 +43,27 @@ int run_eval(int argc, char** argv) {
       "generation by exact / contains / regex match; accuracy with 95 % Wilson intervals overall and per\n"
       "tag; with --baseline the paired comparison: agreement, flipped examples both ways, accuracy delta\n"
       "with a seeded bootstrap 95 % interval and McNemar's exact p-value.\n"
-      "Not yet: remote OpenAI-compatible endpoints as --model/--baseline (the client exists, eval does\n"
-      "not use it yet) and several sequences per forward pass.\n\n"
+      "Remote models: --model / --baseline may be an OpenAI-compatible endpoint (http(s)://host/v1, e.g.\n"
+      "vLLM, llama-server) scored through /v1/completions with echo + log-probs; tasks only, not --text.\n"
+      "Not yet: several sequences per forward pass.\n\n"
       "examples:\n"
       "  bitdial eval --model q4.gguf --baseline f16.gguf --text wiki.txt --task intents.jsonl\n"
       "  bitdial eval --model q4.gguf --task intents.jsonl --json > eval.json\n"
-      "  bitdial eval --model q4.gguf --baseline f16.gguf --task intents.jsonl -o eval-q4",
+      "  bitdial eval --model q4.gguf --baseline f16.gguf --task intents.jsonl -o eval-q4\n"
+      "  bitdial eval --model http://gpu-box:8000/v1 --model-name llama-70b-awq --baseline f16.gguf \\\n"
+      "               --task intents.jsonl --api-key-env VLLM_API_KEY",
       "bitdial eval"};
   EvalOptions opt;
   std::optional<int> threads;
   std::string kv_type = "f16", out_dir;
   bool json = false;
-  app.add_option("-m,--model", opt.model, "candidate GGUF model")->required();
-  app.add_option("-b,--baseline", opt.baseline, "baseline GGUF model (full precision)");
+  app.add_option("-m,--model", opt.model, "candidate: GGUF model or http(s)://host/v1 endpoint")->required();
+  app.add_option("-b,--baseline", opt.baseline, "baseline (full precision): GGUF model or http(s)://host/v1 endpoint");
+  app.add_option("--model-name", opt.model_name, "name the endpoint serves the candidate under (remote only)");
+  app.add_option("--baseline-name", opt.baseline_name, "the baseline endpoint's model name (default: --model-name)");
+  app.add_option("--api-key-env", opt.api_key_env, "environment variable holding the candidate endpoint's API key");
+  app.add_option("--baseline-api-key-env", opt.baseline_api_key_env,
+                 "environment variable holding the baseline endpoint's API key (default: --api-key-env)");
   app.add_option("--text", opt.texts, "text file for perplexity / KL divergence (repeatable)");
   app.add_option("--task", opt.tasks, "task JSONL file (repeatable)");
   app.add_option("-c,--ctx", opt.n_ctx, "perplexity chunk length in tokens")->capture_default_str();
@@ -68,8 +75,6 @@ int run_eval(int argc, char** argv) {
   app.add_option("-o,--out-dir", out_dir, "also write DIR/summary.json and DIR/<task>.examples.jsonl");
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
-  if (is_url(opt.model) || is_url(opt.baseline))
-    fail("remote endpoints are not supported by eval yet: give GGUF files for --model and --baseline");
   if (threads && *threads < 1) fail("-t ", *threads, ": need at least 1 thread");
   if (threads) omp_set_num_threads(*threads);
   opt.kv_type = kv_type == "f32" ? KvType::f32 : KvType::f16;

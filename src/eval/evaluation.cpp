@@ -10,6 +10,8 @@
 #include "core/progress.h"
 #include "eval/paired.h"
 #include "eval/perplexity.h"
+#include "eval/remote_model.h"
+#include "eval/remote_task_runner.h"
 #include "eval/statistics.h"
 #include "eval/task_file.h"
 #include "eval/task_runner.h"
@@ -114,13 +116,43 @@ json example_json(const ExampleResult& e) {
   return j;
 }
 
-TaskReport run_task(const LlamaModel& model, const TaskFile& tf, const EvalOptions& o, const std::string& who) {
-  TaskRunner runner(model, {.kv_type = o.kv_type});
+bool is_remote(const std::string& model) { return model.rfind("http://", 0) == 0 || model.rfind("https://", 0) == 0; }
+
+// One side of the comparison: a loaded GGUF file or a probed endpoint.
+struct Subject {
+  std::string label;  // the summary's "model" / "baseline"
+  std::unique_ptr<LlamaModel> local;
+  std::unique_ptr<RemoteModel> remote;
+};
+
+Subject open_subject(const std::string& spec, const std::string& name, const std::string& key_env) {
+  Subject s;
+  if (!is_remote(spec)) {
+    s.local = std::make_unique<LlamaModel>(LlamaModel::load(spec));
+    s.label = spec;
+    return s;
+  }
+  if (name.empty()) fail(spec, ": a remote model needs --model-name (the name the server knows it by)");
+  s.remote = std::make_unique<RemoteModel>(RemoteModel::connect(spec, name, key_env));
+  // Fails now, in one line, when the endpoint is down or sends no log-probs, not after local work.
+  s.remote->probe();
+  s.label = s.remote->describe();
+  return s;
+}
+
+TaskReport run_task(Subject& model, const TaskFile& tf, const EvalOptions& o, const std::string& who) {
   std::optional<Progress> bar;
   if (o.progress != nullptr) bar.emplace(tf.header.name + " (" + who + ")", tf.examples.size(), o.progress);
-  TaskReport r = runner.run(tf, [&](size_t done, size_t) {
+  auto update = [&](size_t done, size_t) {
     if (bar) bar->update(done);
-  });
+  };
+  TaskReport r;
+  if (model.remote) {
+    r = run_remote_task(*model.remote, tf, update);
+  } else {
+    TaskRunner runner(*model.local, {.kv_type = o.kv_type});
+    r = runner.run(tf, update);
+  }
   if (bar) bar->finish();
   return r;
 }
@@ -131,37 +163,46 @@ EvalOutput run_evaluation(const EvalOptions& o) {
   if (o.texts.empty() && o.tasks.empty()) fail("nothing to evaluate: give --text FILE and/or --task FILE.jsonl");
   if (o.n_ctx < 3) fail("--ctx ", o.n_ctx, " is too small (at least 3)");
   if (o.resamples < 1) fail("--resamples ", o.resamples, " must be at least 1");
+  const bool remote_cand = is_remote(o.model), remote_base = !o.baseline.empty() && is_remote(o.baseline);
+  if ((remote_cand || remote_base) && !o.texts.empty())
+    fail("perplexity and KL divergence need local GGUF models (remote endpoints score tasks only): drop --text or give GGUF files");
+  if (!remote_cand && !remote_base &&
+      !(o.model_name.empty() && o.baseline_name.empty() && o.api_key_env.empty() && o.baseline_api_key_env.empty()))
+    fail("--model-name, --baseline-name and the API key options apply to remote endpoints (http:// or https://) only");
   // Everything that can be checked is checked before the first forward pass.
   std::vector<TaskFile> task_files;
   for (const std::string& path : o.tasks) task_files.push_back(read_task_file(path));
   std::vector<std::string> text_contents;
   for (const std::string& path : o.texts) text_contents.push_back(read_file(path));
-  const LlamaModel cand = LlamaModel::load(o.model);
-  std::unique_ptr<LlamaModel> base;
+  Subject cand = open_subject(o.model, o.model_name, o.api_key_env);
+  std::optional<Subject> base;
   if (!o.baseline.empty()) {
-    base = std::make_unique<LlamaModel>(LlamaModel::load(o.baseline));
-    // The paired figures compare distributions and answers over one vocabulary.
-    check_same_vocabulary(cand, *base);
+    base = open_subject(o.baseline, o.baseline_name.empty() ? o.model_name : o.baseline_name,
+                        o.baseline_api_key_env.empty() ? o.api_key_env : o.baseline_api_key_env);
+    // The paired text figures compare distributions over one vocabulary; two endpoints, or an endpoint
+    // and a file, are compared on task answers only, which need no shared vocabulary.
+    if (cand.local && base->local) check_same_vocabulary(*cand.local, *base->local);
   }
-  const Tokenizer tok = Tokenizer::from_gguf(cand.file());
 
   EvalOutput out;
   json& s = out.summary;
-  s["model"] = o.model;
-  s["baseline"] = o.baseline.empty() ? json(nullptr) : json(o.baseline);
+  s["model"] = cand.label;
+  s["baseline"] = base ? json(base->label) : json(nullptr);
   s["ctx"] = o.n_ctx;
   s["kv_type"] = o.kv_type == KvType::f16 ? "f16" : "f32";
   s["bootstrap"] = {{"resamples", o.resamples}, {"seed", o.seed}};
   s["texts"] = json::array();
+  std::optional<Tokenizer> tok;  // texts imply local models (checked above)
+  if (!o.texts.empty()) tok.emplace(Tokenizer::from_gguf(cand.local->file()));
   for (size_t i = 0; i < o.texts.size(); ++i) {
-    const std::vector<int32_t> tokens = tokenize_for_perplexity(tok, text_contents[i]);
+    const std::vector<int32_t> tokens = tokenize_for_perplexity(*tok, text_contents[i]);
     TextEvalOptions to;
     to.n_ctx = o.n_ctx;
-    to.bos = chunk_start_token(tok);
+    to.bos = chunk_start_token(*tok);
     to.kv_type = o.kv_type;
     to.source = o.texts[i];
     to.progress = o.progress;
-    s["texts"].push_back(text_json(o.texts[i], evaluate_text(cand, base.get(), tokens, to)));
+    s["texts"].push_back(text_json(o.texts[i], evaluate_text(*cand.local, base ? base->local.get() : nullptr, tokens, to)));
   }
   s["tasks"] = json::array();
   for (const TaskFile& tf : task_files) {

@@ -1,6 +1,6 @@
-// `bitdial eval` as a library call: runs a candidate model (and optionally the baseline) over the
-// user's texts and task files and gathers every figure the report shows — perplexity, KL divergence,
-// task accuracy per slice and the paired comparison — as one JSON document plus per-example rows.
+// `bitdial eval` as a library call: runs a candidate model (and optionally the baseline), each a GGUF
+// file or an OpenAI-compatible endpoint, over the user's texts and task files and gathers every figure
+// the report shows (perplexity, KL divergence, task accuracy per slice, the paired comparison).
 #pragma once
 
 #include <cstdint>
@@ -15,8 +15,13 @@
 namespace bitdial {
 
 struct EvalOptions {
-  std::string model;                  // candidate GGUF
+  // A GGUF path, or an endpoint "http(s)://host[:port]/v1" (tasks only: no texts with a remote model).
+  std::string model;                  // candidate
   std::string baseline;               // "" : none
+  // Remote endpoints only: the name the server knows the model by, and the environment variable holding
+  // the API key ("" for none). Empty baseline_name / baseline_api_key_env take the candidate's.
+  std::string model_name, baseline_name;
+  std::string api_key_env, baseline_api_key_env;
   std::vector<std::string> texts;     // plain-text files for perplexity / KL divergence
   std::vector<std::string> tasks;     // task JSONL files
   int64_t n_ctx = 512;                // perplexity chunk length (llama-perplexity's -c)
@@ -33,7 +38,7 @@ struct EvalOutput {
 };
 
 // Throws bitdial::Error for unreadable or invalid inputs (naming file and line), before evaluating
-// anything where it can: every task file is parsed and every model loaded first.
+// anything where it can: every task file is parsed, every model loaded and every endpoint probed first.
 EvalOutput run_evaluation(const EvalOptions& options);
 
 // The terminal report: one table per text and per task (with slices), figures rounded for reading.

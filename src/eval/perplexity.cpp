@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
-#include "model/session.h"
+#include "model/session_batch.h"
 
 namespace bitdial {
 
@@ -114,6 +114,7 @@ TextEvalResult evaluate_text(const LlamaModel& cand, const LlamaModel* base, con
   const int64_t n_ctx = options.n_ctx;
   const ChunkPlan plan = chunk_plan(static_cast<int64_t>(tokens.size()), n_ctx, options.source);
   if (options.n_batch < 1) fail("batch size ", options.n_batch, " must be positive");
+  if (options.n_seq < 1) fail("chunks per batch ", options.n_seq, " must be positive");
   if (base != nullptr) check_same_vocabulary(cand, *base);
   const int64_t n_vocab = cand.hparams().n_vocab;
   if (options.bos >= n_vocab) fail(options.source, ": BOS id ", options.bos, " outside the vocabulary of ", n_vocab);
@@ -129,23 +130,34 @@ TextEvalResult evaluate_text(const LlamaModel& cand, const LlamaModel* base, con
   r.n_tokens_evaluated = plan.n_chunks * n_ctx;
   r.has_base = base != nullptr;
   PositionScores& sc = r.scores;
+  // Filled by index: the chunks of one batch finish together, not in text order.
   const size_t n_pos = static_cast<size_t>(plan.n_positions());
-  sc.nll_cand.reserve(n_pos);
+  sc.nll_cand.resize(n_pos);
   if (base != nullptr) {
-    sc.nll_base.reserve(n_pos);
-    sc.kld.reserve(n_pos);
-    sc.dp.reserve(n_pos);
-    sc.same_top1.reserve(n_pos);
+    sc.nll_base.resize(n_pos);
+    sc.kld.resize(n_pos);
+    sc.dp.resize(n_pos);
+    sc.same_top1.resize(n_pos);
   }
 
-  Session s_cand(cand, {.kv_type = options.kv_type, .n_ctx = n_ctx});
-  std::unique_ptr<Session> s_base;
-  if (base != nullptr) s_base = std::make_unique<Session>(*base, SessionOptions{.kv_type = options.kv_type, .n_ctx = n_ctx});
+  // n_seq sessions per model, one per chunk of a batch.
+  const int64_t n_seq = std::min(options.n_seq, plan.n_chunks);
+  const SessionOptions so{.kv_type = options.kv_type, .n_ctx = n_ctx};
+  std::vector<std::unique_ptr<Session>> own_cand, own_base;
+  std::vector<Session*> s_cand, s_base;
+  for (int64_t i = 0; i < n_seq; ++i) {
+    own_cand.push_back(std::make_unique<Session>(cand, so));
+    s_cand.push_back(own_cand.back().get());
+    if (base == nullptr) continue;
+    own_base.push_back(std::make_unique<Session>(*base, so));
+    s_base.push_back(own_base.back().get());
+  }
 
   // Runs one forward pass on a model and adds its time to the model's clock.
-  auto timed_eval = [](Session& s, std::span<const int32_t> batch, bool all_logits, double& clock) {
+  auto timed_eval = [](std::span<Session* const> s, std::span<const std::span<const int32_t>> batch, bool all_logits,
+                       double& clock) {
     const auto t0 = Clock::now();
-    std::vector<float> logits = s.eval(batch, all_logits);
+    std::vector<std::vector<float>> logits = eval_batch(s, batch, all_logits);
     clock += seconds_since(t0);
     return logits;
   };
@@ -155,38 +167,52 @@ TextEvalResult evaluate_text(const LlamaModel& cand, const LlamaModel* base, con
     bar = std::make_unique<Progress>(base != nullptr ? "perplexity+kld" : "perplexity", static_cast<size_t>(plan.n_chunks),
                                      options.progress);
 
-  std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
-  for (int64_t c = 0; c < plan.n_chunks; ++c) {
-    std::copy_n(tokens.begin() + c * n_ctx, n_ctx, chunk.begin());
-    if (options.bos >= 0) chunk[0] = options.bos;
-    s_cand.reset();
-    if (s_base) s_base->reset();
+  std::vector<std::vector<int32_t>> chunks(static_cast<size_t>(n_seq), std::vector<int32_t>(static_cast<size_t>(n_ctx)));
+  std::vector<std::span<const int32_t>> batch(static_cast<size_t>(n_seq));
+  for (int64_t c0 = 0; c0 < plan.n_chunks; c0 += n_seq) {
+    const int64_t m = std::min(n_seq, plan.n_chunks - c0);  // chunks c0 .. c0 + m - 1 in this batch
+    for (int64_t i = 0; i < m; ++i) {
+      std::vector<int32_t>& chunk = chunks[static_cast<size_t>(i)];
+      std::copy_n(tokens.begin() + (c0 + i) * n_ctx, n_ctx, chunk.begin());
+      if (options.bos >= 0) chunk[0] = options.bos;
+      s_cand[static_cast<size_t>(i)]->reset();
+      if (base != nullptr) s_base[static_cast<size_t>(i)]->reset();
+    }
+    const std::span<Session* const> cand_batch(s_cand.data(), static_cast<size_t>(m));
+    const std::span<Session* const> base_batch(s_base.data(), base != nullptr ? static_cast<size_t>(m) : 0);
+    const std::span<const std::span<const int32_t>> token_batch(batch.data(), static_cast<size_t>(m));
 
     // Positions [0, first) only build the cache: their logits are never scored, so ask for none. The last
-    // token is only a target; it is never fed. Scored positions go in batches of at most n_batch, which
-    // bounds the logits held at once to n_batch x n_vocab per model.
+    // token is only a target; it is never fed. Scored positions go in batches of at most n_batch per chunk,
+    // which bounds the logits held at once to n_seq x n_batch x n_vocab per model.
     for (int64_t b0 = 0; b0 < n_ctx - 1;) {
       const bool scored = b0 >= plan.first;
       const int64_t end = std::min(scored ? n_ctx - 1 : plan.first, b0 + options.n_batch);
-      const std::span<const int32_t> batch(chunk.data() + b0, static_cast<size_t>(end - b0));
-      const std::vector<float> lc = timed_eval(s_cand, batch, scored, r.seconds_cand);
-      std::vector<float> lb;
-      if (s_base) lb = timed_eval(*s_base, batch, scored, r.seconds_base);
+      for (int64_t i = 0; i < m; ++i)
+        batch[static_cast<size_t>(i)] = std::span<const int32_t>(chunks[static_cast<size_t>(i)].data() + b0, static_cast<size_t>(end - b0));
+      const std::vector<std::vector<float>> lc = timed_eval(cand_batch, token_batch, scored, r.seconds_cand);
+      std::vector<std::vector<float>> lb;
+      if (base != nullptr) lb = timed_eval(base_batch, token_batch, scored, r.seconds_base);
       if (scored) {
-        for (int64_t j = b0; j < end; ++j) {
-          const size_t row = static_cast<size_t>((j - b0) * n_vocab);
-          const PositionScore p = score_position(lc.data() + row, s_base ? lb.data() + row : nullptr, n_vocab, chunk[j + 1]);
-          sc.nll_cand.push_back(p.nll_cand);
-          if (!s_base) continue;
-          sc.nll_base.push_back(p.nll_base);
-          sc.kld.push_back(p.kld);
-          sc.dp.push_back(p.dp);
-          sc.same_top1.push_back(p.same_top1 ? 1 : 0);
+        for (int64_t i = 0; i < m; ++i) {
+          const std::vector<int32_t>& chunk = chunks[static_cast<size_t>(i)];
+          for (int64_t j = b0; j < end; ++j) {
+            const size_t row = static_cast<size_t>((j - b0) * n_vocab);
+            const float* base_row = base != nullptr ? lb[static_cast<size_t>(i)].data() + row : nullptr;
+            const PositionScore p = score_position(lc[static_cast<size_t>(i)].data() + row, base_row, n_vocab, chunk[static_cast<size_t>(j + 1)]);
+            const size_t at = static_cast<size_t>((c0 + i) * plan.scored_per_chunk + (j - plan.first));
+            sc.nll_cand[at] = p.nll_cand;
+            if (base == nullptr) continue;
+            sc.nll_base[at] = p.nll_base;
+            sc.kld[at] = p.kld;
+            sc.dp[at] = p.dp;
+            sc.same_top1[at] = p.same_top1 ? 1 : 0;
+          }
         }
       }
       b0 = end;
     }
-    if (bar) bar->update(static_cast<size_t>(c + 1));
+    if (bar) bar->update(static_cast<size_t>(c0 + m));
   }
   if (bar) bar->finish();
 

@@ -62,7 +62,12 @@ struct PositionScores {
 
 struct TextEvalOptions {
   int64_t n_ctx = 512;
-  int64_t n_batch = 512;          // tokens per forward call: bounds the logits buffer to n_batch x n_vocab
+  int64_t n_batch = 512;          // tokens per chunk per forward call
+  // Chunks evaluated together in one forward pass per model (model/session_batch.h): one matmul per
+  // weight for all of them, which a small model's short chunks need to keep the cores busy. Scores are
+  // bitwise the same for any n_seq. Memory per model: n_seq KV caches of n_ctx positions and at most
+  // n_seq x n_batch x n_vocab logits at once.
+  int64_t n_seq = 4;
   int32_t bos = -1;               // token written over each chunk's first token; -1: leave chunks as they are
   KvType kv_type = KvType::f16;   // llama.cpp's default cache type
   std::string source = "text";    // names the text in errors (a file path)

@@ -9,7 +9,9 @@
 #include <omp.h>
 
 #include "core/error.h"
+#include "eval/task_match.h"
 #include "model/sampler.h"
+#include "model/session_batch.h"
 
 namespace bitdial {
 namespace {
@@ -22,30 +24,6 @@ double log_prob(const float* row, int64_t n_vocab, int32_t id) {
   double sum = 0;
   for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
   return static_cast<double>(row[id]) - mx - std::log(sum);
-}
-
-// Index of the largest value, the first one on ties (so predictions are reproducible).
-int64_t argmax_of(const std::vector<double>& v) {
-  int64_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[static_cast<size_t>(best)]) best = static_cast<int64_t>(i);
-  return best;
-}
-
-std::string_view trim(std::string_view s) {
-  const size_t b = s.find_first_not_of(" \t\r\n\f\v");
-  if (b == std::string_view::npos) return {};
-  const size_t e = s.find_last_not_of(" \t\r\n\f\v");
-  return s.substr(b, e - b + 1);
-}
-
-bool output_matches(const TaskExample& ex, const std::string& output) {
-  switch (ex.match) {
-    case MatchKind::exact: return trim(output) == trim(ex.target);
-    case MatchKind::contains: return output.find(ex.target) != std::string::npos;
-    case MatchKind::regex: return ex.regex.search(output);
-  }
-  return false;
 }
 
 void count(SliceStats& s, const ExampleResult& r) {
@@ -66,6 +44,17 @@ void count(SliceStats& s, const ExampleResult& r) {
     s.n_correct += r.correct;
     s.n_correct_norm += r.correct;  // generation has no length-normalised variant
   }
+}
+
+// context + continuation as one sequence; throws when either is empty or the two overflow n_ctx.
+std::vector<int32_t> joined_sequence(const ChoiceTokens& p, int64_t n_ctx) {
+  if (p.context.empty()) fail("no context token to predict the choice from (the tokenizer adds no BOS and the prompt is empty)");
+  if (p.continuation.empty()) fail("the choice adds no token after the prompt");
+  std::vector<int32_t> seq = p.context;
+  seq.insert(seq.end(), p.continuation.begin(), p.continuation.end());
+  const int64_t n = static_cast<int64_t>(seq.size());
+  if (n > n_ctx) fail("prompt and choice take ", n, " tokens; the context holds ", n_ctx);
+  return seq;
 }
 
 double ratio(int64_t a, int64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
@@ -114,70 +103,112 @@ ChoiceTokens split_choice_tokens(const std::vector<int32_t>& prompt_tokens, cons
 
 TaskRunner::TaskRunner(const LlamaModel& model, TaskRunOptions options)
     : model_(model), options_(options), tokenizer_(Tokenizer::from_gguf(model.file())) {
-  sessions_.push_back(std::make_unique<Session>(model, SessionOptions{.kv_type = options.kv_type, .n_ctx = options.n_ctx}));
+  workers_.emplace_back();
+  workers_[0].full = std::make_unique<Session>(model, SessionOptions{.kv_type = options.kv_type, .n_ctx = options.n_ctx});
+}
+
+double TaskRunner::cache_bytes(int64_t n_ctx) const {
+  return static_cast<double>(n_ctx) * 2.0 *  // K and V
+         static_cast<double>(model_.hparams().n_layer * model_.hparams().kv_dim()) *
+         (options_.kv_type == KvType::f16 ? 2.0 : 4.0);
 }
 
 double TaskRunner::continuation_loglik(const std::vector<int32_t>& context, const std::vector<int32_t>& continuation) {
-  return continuation_loglik_in(*sessions_[0], context, continuation);
+  return continuation_logliks(workers_[0], {ChoiceTokens{context, continuation}})[0];
 }
 
-double TaskRunner::continuation_loglik_in(Session& session, const std::vector<int32_t>& context,
-                                          const std::vector<int32_t>& continuation) const {
-  if (context.empty()) fail("no context token to predict the choice from (the tokenizer adds no BOS and the prompt is empty)");
-  if (continuation.empty()) fail("the choice adds no token after the prompt");
-  std::vector<int32_t> seq = context;
-  seq.insert(seq.end(), continuation.begin(), continuation.end());
-  const int64_t n = static_cast<int64_t>(seq.size());
-  if (n > session.n_ctx())
-    fail("prompt and choice take ", n, " tokens; the context holds ", session.n_ctx());
-  session.reset();
-  const std::vector<float> logits = session.eval(seq, true);  // (n, n_vocab)
+std::vector<double> TaskRunner::continuation_logliks(Worker& w, const std::vector<ChoiceTokens>& pairs) const {
+  const size_t n_pairs = pairs.size();
+  std::vector<std::vector<int32_t>> seqs(n_pairs);
+  int64_t longest = 0;
+  for (size_t i = 0; i < n_pairs; ++i) {
+    seqs[i] = joined_sequence(pairs[i], context_size());
+    longest = std::max(longest, static_cast<int64_t>(seqs[i].size()));
+  }
+  // Sessions just big enough for this example (positions rounded up to a power of two >= 64, so later
+  // examples mostly reuse them), as many as the pairs while their caches stay within 256 MiB. Results
+  // do not depend on a cache's size: attention reads only the positions written.
+  int64_t n_ctx = 64;
+  while (n_ctx < longest) n_ctx *= 2;
+  n_ctx = std::min(n_ctx, context_size());
+  const size_t fit = static_cast<size_t>(std::max(1.0, std::floor(256.0 * 1024 * 1024 / cache_bytes(n_ctx))));
+  const size_t n_batch = std::min(n_pairs, fit);
+  if (w.choices.size() > n_batch) w.choices.resize(n_batch);
+  for (auto& s : w.choices)
+    if (s->n_ctx() < longest) s = std::make_unique<Session>(model_, SessionOptions{.kv_type = options_.kv_type, .n_ctx = n_ctx});
+  while (w.choices.size() < n_batch)
+    w.choices.push_back(std::make_unique<Session>(model_, SessionOptions{.kv_type = options_.kv_type, .n_ctx = n_ctx}));
+
   const int64_t n_vocab = model_.hparams().n_vocab;
-  const int64_t k = static_cast<int64_t>(context.size());
-  double sum = 0;
-  // The logits at position j - 1 predict token j.
-  for (int64_t j = k; j < n; ++j) sum += log_prob(logits.data() + (j - 1) * n_vocab, n_vocab, seq[static_cast<size_t>(j)]);
-  return sum;
+  std::vector<double> sums(n_pairs, 0.0);
+  for (size_t g0 = 0; g0 < n_pairs; g0 += n_batch) {
+    const size_t m = std::min(n_batch, n_pairs - g0);
+    // The choices repeat the prompt: its tokens before the first scored position go through the model
+    // once, in the first session, and the others copy them from its cache. Each token's result does not
+    // depend on how the sequence is cut into forward passes (kernels/matmul.h; tests/model's
+    // BatchedPromptEqualsOneTokenAtATime), so the scores are bitwise those of whole sequences.
+    size_t shared = 0;
+    if (m > 1) {
+      shared = pairs[g0].context.size() - 1;  // logits from the last context token onward are needed
+      for (size_t i = 1; i < m; ++i) {
+        const std::vector<int32_t>& a = seqs[g0];
+        const std::vector<int32_t>& b = seqs[g0 + i];
+        shared = std::min(shared, pairs[g0 + i].context.size() - 1);
+        size_t same = 0;
+        while (same < shared && a[same] == b[same]) ++same;
+        shared = same;
+      }
+    }
+    std::vector<Session*> sessions(m);
+    std::vector<std::span<const int32_t>> tokens(m);
+    for (size_t i = 0; i < m; ++i) {
+      sessions[i] = w.choices[i].get();
+      tokens[i] = std::span<const int32_t>(seqs[g0 + i]).subspan(shared);
+    }
+    sessions[0]->reset();
+    if (shared > 0) (void)sessions[0]->eval(std::span<const int32_t>(seqs[g0]).first(shared), false);
+    for (size_t i = 1; i < m; ++i) sessions[i]->copy_prefix(*sessions[0], static_cast<int64_t>(shared));
+    const std::vector<std::vector<float>> logits = eval_batch(sessions, tokens, true);  // row r: position shared + r
+    for (size_t i = 0; i < m; ++i) {
+      const std::vector<int32_t>& seq = seqs[g0 + i];
+      const int64_t n = static_cast<int64_t>(seq.size()), k = static_cast<int64_t>(pairs[g0 + i].context.size());
+      const int64_t first = static_cast<int64_t>(shared);
+      // The logits at position j - 1 predict token j.
+      double sum = 0;
+      for (int64_t j = k; j < n; ++j)
+        sum += log_prob(logits[i].data() + (j - 1 - first) * n_vocab, n_vocab, seq[static_cast<size_t>(j)]);
+      sums[g0 + i] = sum;
+    }
+  }
+  return sums;
 }
 
-void TaskRunner::score_classification(Session& s, const TaskExample& ex, const TaskHeader& header,
+void TaskRunner::score_classification(Worker& w, const TaskExample& ex, const TaskHeader& header,
                                       ExampleResult& r) const {
   const std::vector<int32_t> prompt_tokens = tokenizer_.encode(ex.prompt, true);
   const size_t nc = ex.choices.size();
   r.label = ex.label;
-  r.choice_logliks.resize(nc);
   r.choice_logliks_norm.resize(nc);
   r.choice_tokens.resize(nc);
+  std::vector<ChoiceTokens> pairs(nc);
   for (size_t i = 0; i < nc; ++i) {
     const std::string& choice = ex.choices[i];
-    const ChoiceTokens ct = split_choice_tokens(prompt_tokens, tokenizer_.encode(ex.prompt + header.choice_prefix + choice, true));
+    pairs[i] = split_choice_tokens(prompt_tokens, tokenizer_.encode(ex.prompt + header.choice_prefix + choice, true));
     try {
-      r.choice_logliks[i] = continuation_loglik_in(s, ct.context, ct.continuation);
+      // Checked one by one before the batch, so an error names the choice it is about.
+      (void)joined_sequence(pairs[i], context_size());
     } catch (const Error& e) {
       fail("choice ", i, " \"", choice, "\": ", e.what());
     }
+    r.choice_tokens[i] = static_cast<int64_t>(pairs[i].continuation.size());
+  }
+  // All choices in one forward pass.
+  r.choice_logliks = continuation_logliks(w, pairs);
+  for (size_t i = 0; i < nc; ++i)
     // Per byte of the choice text (the delimiter excluded), as lm-evaluation-harness's acc_norm divides
     // by the choice's length: longer choices are not penalised for having more tokens.
-    r.choice_logliks_norm[i] = r.choice_logliks[i] / static_cast<double>(choice.size());
-    r.choice_tokens[i] = static_cast<int64_t>(ct.continuation.size());
-  }
-  r.predicted = argmax_of(r.choice_logliks);
-  r.predicted_norm = argmax_of(r.choice_logliks_norm);
-  r.correct = r.predicted == r.label;
-  r.correct_norm = r.predicted_norm == r.label;
-
-  // Confidence: the choices' log-likelihoods as a distribution over the choices only.
-  const double mx = r.choice_logliks[static_cast<size_t>(r.predicted)];
-  std::vector<double> p(nc);
-  double z = 0;
-  for (size_t i = 0; i < nc; ++i) z += p[i] = std::exp(r.choice_logliks[i] - mx);
-  double runner_up = 0;
-  for (size_t i = 0; i < nc; ++i) {
-    p[i] /= z;
-    if (static_cast<int64_t>(i) != r.predicted) runner_up = std::max(runner_up, p[i]);
-  }
-  r.confidence = p[static_cast<size_t>(r.predicted)];
-  r.margin = r.confidence - runner_up;
+    r.choice_logliks_norm[i] = r.choice_logliks[i] / static_cast<double>(ex.choices[i].size());
+  decide_classification(r);
 }
 
 void TaskRunner::score_generation(Session& session, const TaskExample& ex, ExampleResult& r) const {
@@ -204,34 +235,23 @@ void TaskRunner::score_generation(Session& session, const TaskExample& ex, Examp
     logits = session.eval(one, false);
   }
   r.mean_token_prob = prob_sum / static_cast<double>(r.n_generated);
-  r.correct = output_matches(ex, r.output);
+  r.correct = generation_matches(ex, r.output);
 }
 
 ExampleResult TaskRunner::run_example(const TaskExample& ex, const TaskHeader& header) {
-  return run_example_in(*sessions_[0], ex, header);
+  return run_example_in(workers_[0], ex, header);
 }
 
-ExampleResult TaskRunner::run_example_in(Session& s, const TaskExample& ex, const TaskHeader& header) const {
-  ExampleResult r;
-  r.line = ex.line;
-  r.id = ex.id;
-  r.tags = ex.tags;
-  r.kind = ex.kind;
+ExampleResult TaskRunner::run_example_in(Worker& w, const TaskExample& ex, const TaskHeader& header) const {
+  ExampleResult r = error_row(ex, "");
   try {
     if (ex.kind == TaskKind::classification)
-      score_classification(s, ex, header, r);
+      score_classification(w, ex, header, r);
     else
-      score_generation(s, ex, r);
+      score_generation(*w.full, ex, r);
   } catch (const Error& e) {
-    // Keep only the identity of a failed row so no half-filled score is mistaken for a result.
-    ExampleResult failed;
-    failed.line = r.line;
-    failed.id = r.id;
-    failed.tags = r.tags;
-    failed.kind = r.kind;
-    failed.label = ex.label;
-    failed.error = e.what();
-    return failed;
+    // Only the identity of a failed row is kept, so no half-filled score is mistaken for a result.
+    return error_row(ex, e.what());
   }
   return r;
 }
@@ -239,10 +259,7 @@ ExampleResult TaskRunner::run_example_in(Session& s, const TaskExample& ex, cons
 bool TaskRunner::parallel_over_examples(int n_threads) const {
   using P = TaskRunOptions::Parallel;
   if (options_.parallel != P::auto_) return options_.parallel == P::examples;
-  const double cache_bytes = static_cast<double>(sessions_[0]->n_ctx()) * 2.0 *  // K and V
-                             static_cast<double>(model_.hparams().n_layer * model_.hparams().kv_dim()) *
-                             (options_.kv_type == KvType::f16 ? 2.0 : 4.0);
-  return n_threads > 1 && cache_bytes * n_threads <= 256.0 * 1024 * 1024;
+  return n_threads > 1 && cache_bytes(context_size()) * n_threads <= 256.0 * 1024 * 1024;
 }
 
 TaskReport TaskRunner::run(const TaskFile& file, const std::function<void(size_t, size_t)>& on_progress) {
@@ -253,24 +270,26 @@ TaskReport TaskRunner::run(const TaskFile& file, const std::function<void(size_t
   const int n_threads = omp_get_max_threads();
   if (!parallel_over_examples(n_threads)) {
     for (size_t i = 0; i < n; ++i) {
-      report.examples[i] = run_example_in(*sessions_[0], file.examples[i], file.header);
+      report.examples[i] = run_example_in(workers_[0], file.examples[i], file.header);
       if (on_progress) on_progress(i + 1, n);
     }
   } else {
-    while (sessions_.size() < static_cast<size_t>(n_threads))
-      sessions_.push_back(std::make_unique<Session>(
-          model_, SessionOptions{.kv_type = options_.kv_type, .n_ctx = options_.n_ctx}));
+    while (workers_.size() < static_cast<size_t>(n_threads)) {
+      workers_.emplace_back();
+      workers_.back().full = std::make_unique<Session>(
+          model_, SessionOptions{.kv_type = options_.kv_type, .n_ctx = options_.n_ctx});
+    }
     size_t done = 0;
     std::exception_ptr failure;  // an exception must not leave an OpenMP region; rethrown below
 #pragma omp parallel num_threads(n_threads)
     {
-      Session& s = *sessions_[static_cast<size_t>(omp_get_thread_num())];
+      Worker& w = workers_[static_cast<size_t>(omp_get_thread_num())];
       // The engine's own parallel regions, nested in this one, run on this thread alone.
       omp_set_num_threads(1);
 #pragma omp for schedule(dynamic)
       for (size_t i = 0; i < n; ++i) {
         try {
-          report.examples[i] = run_example_in(s, file.examples[i], file.header);
+          report.examples[i] = run_example_in(w, file.examples[i], file.header);
         } catch (...) {
 #pragma omp critical(task_runner_failure)
           if (!failure) failure = std::current_exception();

@@ -84,9 +84,20 @@ struct TaskReport {
 // Counts rows overall and per tag.
 void aggregate(TaskReport& report);
 
+// Splits the token sequences of prompt and prompt+choice at their longest common prefix: the
+// continuation is what the full text adds after it. See task_runner.cpp for why.
+struct ChoiceTokens {
+  std::vector<int32_t> context;
+  std::vector<int32_t> continuation;
+};
+ChoiceTokens split_choice_tokens(const std::vector<int32_t>& prompt_tokens, const std::vector<int32_t>& full_tokens);
+
 class TaskRunner {
  public:
-  // The model must outlive the runner. Holds a Session per thread, reset between evaluations.
+  // The model must outlive the runner. Holds, per thread, a Session of the full context for generation
+  // and, for classification, one Session per choice sized to the example (their caches at most 256 MiB
+  // in all): an example's choices go through one forward pass (model/session_batch.h), the prompt
+  // they share evaluated once. Scores are bitwise those of each choice evaluated alone.
   TaskRunner(const LlamaModel& model, TaskRunOptions options = {});
 
   // Scores one example; a bitdial::Error (prompt longer than the context, ...) becomes an error row.
@@ -98,32 +109,33 @@ class TaskRunner {
   TaskReport run(const TaskFile& file, const std::function<void(size_t, size_t)>& on_progress = nullptr);
 
   // log p(continuation | context) summed over the continuation, in nats, with the context (which
-  // starts with BOS when the tokenizer adds one) and continuation (>= 1 token) evaluated in one batch.
+  // starts with BOS when the tokenizer adds one) and continuation (>= 1 token) evaluated in one batch;
+  // bitwise the value the same sequence gets batched with others (a classification example's choices).
   // Exposed for tests.
   double continuation_loglik(const std::vector<int32_t>& context, const std::vector<int32_t>& continuation);
 
   const Tokenizer& tokenizer() const { return tokenizer_; }
 
  private:
-  ExampleResult run_example_in(Session& s, const TaskExample& ex, const TaskHeader& header) const;
-  double continuation_loglik_in(Session& s, const std::vector<int32_t>& context,
-                                const std::vector<int32_t>& continuation) const;
-  void score_classification(Session& s, const TaskExample& ex, const TaskHeader& header, ExampleResult& r) const;
+  // One thread's sessions.
+  struct Worker {
+    std::unique_ptr<Session> full;                   // the runner's context: generation
+    std::vector<std::unique_ptr<Session>> choices;   // classification: choices evaluated in one batch
+  };
+  ExampleResult run_example_in(Worker& w, const TaskExample& ex, const TaskHeader& header) const;
+  // Summed log-likelihood of each (context, continuation) pair: as many pairs per forward pass as
+  // w.choices' cache budget allows, their common leading tokens evaluated once and copied.
+  std::vector<double> continuation_logliks(Worker& w, const std::vector<ChoiceTokens>& pairs) const;
+  void score_classification(Worker& w, const TaskExample& ex, const TaskHeader& header, ExampleResult& r) const;
   void score_generation(Session& s, const TaskExample& ex, ExampleResult& r) const;
   bool parallel_over_examples(int n_threads) const;
+  int64_t context_size() const { return workers_[0].full->n_ctx(); }
+  double cache_bytes(int64_t n_ctx) const;  // K and V of one Session holding n_ctx positions
 
   const LlamaModel& model_;
   TaskRunOptions options_;
   Tokenizer tokenizer_;
-  std::vector<std::unique_ptr<Session>> sessions_;  // [0] always; more made by run() when needed
+  std::vector<Worker> workers_;  // [0] always; one per thread made by run() when it spreads examples
 };
-
-// Splits the token sequences of prompt and prompt+choice at their longest common prefix: the
-// continuation is what the full text adds after it. See task_runner.cpp for why.
-struct ChoiceTokens {
-  std::vector<int32_t> context;
-  std::vector<int32_t> continuation;
-};
-ChoiceTokens split_choice_tokens(const std::vector<int32_t>& prompt_tokens, const std::vector<int32_t>& full_tokens);
 
 }  // namespace bitdial

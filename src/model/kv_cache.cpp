@@ -51,6 +51,26 @@ void KvCache::store(int64_t layer, int64_t pos0, int64_t n, const float* k, cons
   l.n_pos = end;
 }
 
+void KvCache::copy_prefix(const KvCache& from, int64_t n_pos) {
+  BITDIAL_ASSERT(from.layers_.size() == layers_.size() && from.kv_dim_ == kv_dim_ && from.type_ == type_);
+  BITDIAL_ASSERT(n_pos >= 0 && n_pos <= n_ctx_);
+  const size_t es = elem_size();
+  for (size_t il = 0; il < layers_.size(); ++il) {
+    Layer& l = layers_[il];
+    const Layer& f = from.layers_[il];
+    BITDIAL_ASSERT(n_pos <= f.n_pos);
+    std::memcpy(l.k.data(), f.k.data(), static_cast<size_t>(n_pos) * k_row_bytes());
+    // V rows (one per dimension) may differ in length between the caches; entries past n_pos must be
+    // zero (see store()).
+    for (int64_t i = 0; i < kv_dim_; ++i) {
+      uint8_t* row = l.v.data() + static_cast<size_t>(i) * v_row_bytes();
+      std::memcpy(row, f.v.data() + static_cast<size_t>(i) * from.v_row_bytes(), static_cast<size_t>(n_pos) * es);
+      if (l.n_pos > n_pos) std::memset(row + static_cast<size_t>(n_pos) * es, 0, static_cast<size_t>(l.n_pos - n_pos) * es);
+    }
+    l.n_pos = n_pos;
+  }
+}
+
 void KvCache::clear() {
   for (Layer& l : layers_) {
     std::fill(l.v.begin(), l.v.end(), 0);

@@ -43,6 +43,10 @@ class KvCache {
   const uint8_t* v_rows(int64_t layer) const { return layers_[static_cast<size_t>(layer)].v.data(); }
   size_t v_row_bytes() const { return static_cast<size_t>(n_ctx_pad_) * elem_size(); }
 
+  // Positions 0 .. n_pos - 1 of every layer copied from `from` (same layer count, kv_dim and type;
+  // n_pos <= both caches' n_ctx and <= the positions written in `from`); later positions are forgotten.
+  void copy_prefix(const KvCache& from, int64_t n_pos);
+
   // Forgets every position (keeps the memory).
   void clear();
 

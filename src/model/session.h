@@ -1,6 +1,7 @@
 // One conversation with a LlamaModel: the KV cache plus the forward pass that appends tokens to it.
 // eval() takes a batch (a prompt) or a single token (generation); logits come back for every new
-// position (evaluation needs them) or for the last one only.
+// position (evaluation needs them) or for the last one only. Several sessions share one forward pass
+// through eval_batch (model/session_batch.h), which eval() is the one-sequence case of.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,10 @@
 #include "model/llama_model.h"
 
 namespace bitdial {
+
+class Session;
+std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
+                                           std::span<const std::span<const int32_t>> tokens, bool all_logits);
 
 struct SessionOptions {
   KvType kv_type = KvType::f16;
@@ -34,7 +39,16 @@ class Session {
   // Forgets all positions.
   void reset();
 
+  // Takes other's first n positions (same model and cache type, n <= other.n_past(), n <= n_ctx())
+  // and forgets its own: as if it had evaluated those tokens itself, bit for bit, without the work.
+  void copy_prefix(const Session& other, int64_t n);
+
  private:
+  // The forward pass: per-sequence steps (RoPE, cache stores, attention) reach into each session.
+  friend std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
+                                                    std::span<const std::span<const int32_t>> tokens, bool all_logits);
+
+  // q (n, q_dim) of this session's next n positions, whose K/V are already cached -> out (n, q_dim).
   void attention(int64_t layer, const float* q, int64_t n, float* out) const;
 
   const LlamaModel& model_;

@@ -15,14 +15,7 @@ namespace {
 
 // 64 wide, 2 layers, 4 query / 2 kv heads (head 16), ffn 96, vocab 400, all matrices f16.
 LlamaModel tiny_model(const test::TempDir& dir) {
-  SynthOverrides o;
-  o.n_embd = 64;
-  o.n_layer = 2;
-  o.n_head = 4;
-  o.n_head_kv = 2;
-  o.n_ff = 96;
-  o.n_vocab = 400;
-  const SynthSpec spec = make_synth_spec("", o);
+  const SynthSpec spec = make_synth_spec("", test::tiny_synth_shape(400));
   write_synth_model(dir.file("m.gguf"), spec, synth_byte_vocab(400), {});
   return LlamaModel::load(dir.file("m.gguf"));
 }

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fake_http.h"
 #include "test_support.h"
 
 namespace bitdial {
@@ -128,10 +129,23 @@ TEST(EvalCommand, NothingToEvaluateIsOneLineError) {
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
 }
 
-TEST(EvalCommand, RemoteModelIsRefusedUntilSupported) {
-  const test::CommandResult r = test::run_bitdial("eval -m http://127.0.0.1:9/v1 --task x.jsonl");
+TEST(EvalCommand, UnreachableEndpointIsOneLineErrorNamingTheUrl) {
+  Fixture f;
+  const test::RefusingPort port;
+  const std::string url = port.url();
+  const test::CommandResult r = test::run_bitdial("eval -m " + url + " --model-name fake --task '" + f.task + "'");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("remote endpoints are not supported by eval yet"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(url), std::string::npos) << r.err;
+}
+
+TEST(EvalCommand, RemoteModelWithTextIsOneLineError) {
+  Fixture f;
+  const test::CommandResult r =
+      test::run_bitdial("eval -m http://127.0.0.1:9/v1 --model-name fake --text '" + f.text + "'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("perplexity and KL divergence need local GGUF models"), std::string::npos) << r.err;
 }
 
 }  // namespace

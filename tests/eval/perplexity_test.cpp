@@ -219,6 +219,38 @@ TEST(EvaluateText, Q4KMAgainstF32HasSmallPositiveKlMatchingANaiveRecomputation) 
   EXPECT_NEAR(ours, naive, 1e-9 * naive) << "first-chunk KLD mean: ours " << ours << " naive " << naive;
 }
 
+// Chunks evaluated several per forward pass (n_seq) score exactly as one chunk at a time, with a
+// baseline, a last batch of fewer chunks than n_seq, and scored positions split over several calls.
+TEST(EvaluateText, SeveralChunksPerPassScoreBitwiseAsOneAtATime) {
+  BITDIAL_REQUIRE_SHARED();
+  Stories s;
+  const LlamaModel q4 = LlamaModel::load(test::shared_path("models/stories260K-llamacpp-Q4_K_M.gguf"));
+  const std::vector<int32_t> ids = tokenize_for_perplexity(s.tok, kStory);
+  TextEvalOptions o{.n_ctx = 64, .n_batch = 20, .bos = s.tok.bos(), .progress = nullptr};
+  o.n_seq = 1;
+  const TextEvalResult one = evaluate_text(q4, &s.f32, ids, o);
+  ASSERT_GE(one.plan.n_chunks, 5);
+  for (const int64_t n_seq : {3, 4, 100}) {
+    o.n_seq = n_seq;
+    const TextEvalResult many = evaluate_text(q4, &s.f32, ids, o);
+    EXPECT_EQ(many.scores.nll_cand, one.scores.nll_cand) << "n_seq " << n_seq;
+    EXPECT_EQ(many.scores.nll_base, one.scores.nll_base) << "n_seq " << n_seq;
+    EXPECT_EQ(many.scores.kld, one.scores.kld) << "n_seq " << n_seq;
+    EXPECT_EQ(many.scores.dp, one.scores.dp) << "n_seq " << n_seq;
+    EXPECT_EQ(many.scores.same_top1, one.scores.same_top1) << "n_seq " << n_seq;
+    EXPECT_EQ(many.ppl_cand, one.ppl_cand) << "n_seq " << n_seq;
+  }
+}
+
+TEST(EvaluateText, NonPositiveChunksPerPassIsAnError) {
+  BITDIAL_REQUIRE_SHARED();
+  Stories s;
+  const std::vector<int32_t> ids = tokenize_for_perplexity(s.tok, kStory);
+  TextEvalOptions o{.n_ctx = 64, .progress = nullptr};
+  o.n_seq = 0;
+  EXPECT_THROW(evaluate_text(s.f32, nullptr, ids, o), Error);
+}
+
 TEST(EvaluateText, TooShortTextIsAnErrorSayingShorterThanOneChunk) {
   BITDIAL_REQUIRE_SHARED();
   Stories s;
@@ -232,14 +264,8 @@ TEST(EvaluateText, TooShortTextIsAnErrorSayingShorterThanOneChunk) {
 }
 
 std::string write_synth(const test::TempDir& dir, int64_t n_vocab) {
-  SynthOverrides o;
-  o.n_embd = 64;
+  SynthOverrides o = test::tiny_synth_shape(n_vocab);
   o.n_layer = 1;
-  o.n_head = 4;
-  o.n_head_kv = 4;
-  o.n_ff = 96;
-  o.n_vocab = n_vocab;
-  o.n_ctx = 128;
   const std::string path = dir.file("synth" + std::to_string(n_vocab) + ".gguf");
   write_synth_model(path, make_synth_spec("", o), synth_byte_vocab(n_vocab), {});
   return path;

@@ -4,18 +4,15 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "core/error.h"
+#include "fake_http.h"
+#include "test_support.h"
 
 namespace bitdial {
 namespace {
@@ -41,20 +38,6 @@ int64_t chars(const std::string& s) {  // text_offset is in characters, as vLLM 
   return n;
 }
 
-// Whitespace run + non-whitespace run: "The cat" -> "The", " cat".
-std::vector<std::string> tokenize(const std::string& text) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = i;
-    while (j < text.size() && text[j] == ' ') ++j;
-    while (j < text.size() && text[j] != ' ') ++j;
-    out.push_back(text.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
 enum class Mode { normal, reject_max_tokens_0, no_logprobs, http_500, no_text_offset };
 
 class FakeServer {
@@ -64,21 +47,7 @@ class FakeServer {
   std::vector<json> requests;
   std::vector<std::string> authorizations;
 
-  FakeServer() {
-    server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      std::lock_guard lock(mu_);
-      handle(req, res);
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    // stop() is a no-op until the accept loop runs, so wait for it or the destructor could hang.
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~FakeServer() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string url() const { return http_.url(); }
   json last_request() {
     std::lock_guard lock(mu_);
     return requests.back();
@@ -86,6 +55,7 @@ class FakeServer {
 
  private:
   void handle(const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu_);
     json body = json::parse(req.body);
     requests.push_back(body);
     authorizations.push_back(req.get_header_value("Authorization"));
@@ -107,10 +77,10 @@ class FakeServer {
       res.set_content(R"({"error":"max_tokens must be at least 1"})", "application/json");
       return;
     }
-    std::vector<std::string> tokens = echo ? tokenize(prompt) : std::vector<std::string>{};
+    std::vector<std::string> tokens = echo ? test::split_words(prompt) : std::vector<std::string>{};
     for (int i = 0; i < max_tokens; ++i)
       tokens.push_back(echo ? " zzz" : kGeneration[i % kGeneration.size()]);
-    const size_t n_prompt = echo ? tokenize(prompt).size() : 0;
+    const size_t n_prompt = echo ? test::split_words(prompt).size() : 0;
     const int top_k = body["logprobs"].is_number() ? body["logprobs"].get<int>() : 0;
 
     json lp{{"tokens", json::array()}, {"token_logprobs", json::array()}, {"text_offset", json::array()},
@@ -145,22 +115,10 @@ class FakeServer {
     res.set_content(json{{"object", "text_completion"}, {"choices", {choice}}}.dump(), "application/json");
   }
 
-  httplib::Server server_;
-  std::thread thread_;
-  std::mutex mu_;
-  int port_ = 0;
+  std::mutex mu_;  // requests / authorizations are read by the test thread
+  test::LocalHttpServer http_{"/v1/completions",
+                              [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); }};
 };
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a bitdial::Error";
-  return "";
-}
 
 TEST(RemoteModel, ContinuationLoglikIsTheSumOfContinuationTokenLogprobs) {
   FakeServer server;
@@ -252,23 +210,15 @@ TEST(RemoteModel, BearerTokenFromTheNamedVariableIsSent) {
 
 TEST(RemoteModel, UnsetApiKeyVariableIsAnErrorNamingIt) {
   unsetenv("BITDIAL_TEST_UNSET_KEY");
-  std::string msg = error_of([] { RemoteModel::connect("http://127.0.0.1:8080/v1", "fake", "BITDIAL_TEST_UNSET_KEY"); });
+  std::string msg = test::error_of([] { RemoteModel::connect("http://127.0.0.1:8080/v1", "fake", "BITDIAL_TEST_UNSET_KEY"); });
   EXPECT_NE(msg.find("BITDIAL_TEST_UNSET_KEY"), std::string::npos) << msg;
 }
 
 TEST(RemoteModel, UnreachableEndpointIsAnErrorNamingTheUrl) {
-  // A bound socket that never listens: connecting is refused, and no other process can take the port.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1";
+  const test::RefusingPort port;
+  const std::string url = port.url();
   auto m = RemoteModel::connect(url, "fake", "");
-  std::string msg = error_of([&] { m.probe(); });
-  close(fd);
+  std::string msg = test::error_of([&] { m.probe(); });
   EXPECT_NE(msg.find(url), std::string::npos) << msg;
   EXPECT_NE(msg.find("cannot connect"), std::string::npos) << msg;
 }
@@ -277,7 +227,7 @@ TEST(RemoteModel, EndpointWithoutLogprobsIsAnErrorSayingSo) {
   FakeServer server;
   server.mode = Mode::no_logprobs;
   auto m = RemoteModel::connect(server.url(), "fake", "");
-  std::string msg = error_of([&] { m.score_continuation("The cat", " sat"); });
+  std::string msg = test::error_of([&] { m.score_continuation("The cat", " sat"); });
   EXPECT_NE(msg.find(server.url()), std::string::npos) << msg;
   EXPECT_NE(msg.find("returned no log-probs"), std::string::npos) << msg;
 }
@@ -286,7 +236,7 @@ TEST(RemoteModel, ResponseMissingAFieldIsAnErrorNamingTheField) {
   FakeServer server;
   server.mode = Mode::no_text_offset;
   auto m = RemoteModel::connect(server.url(), "fake", "");
-  std::string msg = error_of([&] { m.score_continuation("The cat", " sat"); });
+  std::string msg = test::error_of([&] { m.score_continuation("The cat", " sat"); });
   EXPECT_NE(msg.find("choices[0].logprobs.text_offset"), std::string::npos) << msg;
 }
 
@@ -294,7 +244,7 @@ TEST(RemoteModel, Http500IsAnErrorWithTheStatusAndBody) {
   FakeServer server;
   server.mode = Mode::http_500;
   auto m = RemoteModel::connect(server.url(), "fake", "");
-  std::string msg = error_of([&] { m.generate("The cat", 2); });
+  std::string msg = test::error_of([&] { m.generate("The cat", 2); });
   EXPECT_NE(msg.find(server.url()), std::string::npos) << msg;
   EXPECT_NE(msg.find("HTTP 500"), std::string::npos) << msg;
   EXPECT_NE(msg.find("model crashed"), std::string::npos) << msg;
@@ -303,7 +253,7 @@ TEST(RemoteModel, Http500IsAnErrorWithTheStatusAndBody) {
 TEST(RemoteModel, MalformedBaseUrlIsAnErrorNamingIt) {
   for (std::string url : {"ftp://host/v1", "localhost:8080/v1", "http:///v1", "http://host:99999/v1",
                           "http://host:/v1", "http://host/v1?x=1", "http://user:pw@host/v1"}) {
-    std::string msg = error_of([&] { RemoteModel::connect(url, "fake", ""); });
+    std::string msg = test::error_of([&] { RemoteModel::connect(url, "fake", ""); });
     EXPECT_NE(msg.find(url), std::string::npos) << msg;
   }
 }

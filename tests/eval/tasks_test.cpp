@@ -78,6 +78,21 @@ TEST(Tasks, ChoiceLoglikEqualsHandSumOverSessionLogits) {
   }
 }
 
+// An example's choices share one forward pass; each scores bitwise as when evaluated alone.
+TEST(Tasks, ChoicesBatchedTogetherScoreAsEachAlone) {
+  BITDIAL_REQUIRE_SHARED();
+  TaskRunner runner(stories());
+  const TaskFile tf = parse(classification_line("a", kGirl, R"(["Lily","Tom went to the park","a"])", "Lily"));
+  const ExampleResult r = runner.run_example(tf.examples[0], tf.header);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const Tokenizer& tok = runner.tokenizer();
+  const std::vector<int32_t> prompt = tok.encode(kGirl, true);
+  for (size_t c = 0; c < 3; ++c) {
+    const ChoiceTokens ct = split_choice_tokens(prompt, tok.encode(std::string(kGirl) + " " + tf.examples[0].choices[c], true));
+    EXPECT_EQ(r.choice_logliks[c], runner.continuation_loglik(ct.context, ct.continuation)) << "choice " << c;
+  }
+}
+
 TEST(Tasks, ContinuationStartsWhereTokenSequencesDisagree) {
   const ChoiceTokens ct = split_choice_tokens({1, 5, 6, 7}, {1, 5, 9, 10});
   EXPECT_EQ(ct.context, (std::vector<int32_t>{1, 5}));

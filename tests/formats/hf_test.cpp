@@ -51,15 +51,6 @@ json qwen2_config() {
     "vocab_size": 151936, "tie_word_embeddings": true, "bos_token_id": 151643, "eos_token_id": 151643})");
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(HfConfig, Llama3ConfigMapsToLlamaHparamsWithLlama3RopeScaling) {
   const ModelHparams hp = hparams_from_hf_config(llama3_config(), "config.json");
   EXPECT_EQ(hp.arch, "llama");
@@ -137,7 +128,7 @@ TEST(HfConfig, HparamsRoundTripThroughGgufMetadata) {
 TEST(HfConfig, MissingRequiredKeyNamesFileAndKey) {
   json c = mistral_config();
   c.erase("hidden_size");
-  const std::string msg = error_of([&] { hparams_from_hf_config(c, "/m/config.json"); });
+  const std::string msg = test::error_of([&] { hparams_from_hf_config(c, "/m/config.json"); });
   EXPECT_NE(msg.find("/m/config.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("key 'hidden_size'"), std::string::npos) << msg;
 }
@@ -145,7 +136,7 @@ TEST(HfConfig, MissingRequiredKeyNamesFileAndKey) {
 TEST(HfConfig, UnsupportedArchitectureIsNamed) {
   json c = mistral_config();
   c["architectures"] = {"GPTNeoXForCausalLM"};
-  const std::string msg = error_of([&] { hparams_from_hf_config(c, "config.json"); });
+  const std::string msg = test::error_of([&] { hparams_from_hf_config(c, "config.json"); });
   EXPECT_NE(msg.find("GPTNeoXForCausalLM"), std::string::npos) << msg;
 }
 
@@ -288,7 +279,7 @@ TEST(HfTokenizer, TruncatedSentencePieceModelNamesFileAndByte) {
   tok.scores = {0, -1, -2, -3};
   tok.token_types = {2, 1, 1, 1};
   const std::string bytes = tokenizer_to_hf_files(tok).at("tokenizer.model");
-  const std::string msg = error_of([&] { spm_model_from_bytes(bytes.substr(0, bytes.size() / 2), "tokenizer.model"); });
+  const std::string msg = test::error_of([&] { spm_model_from_bytes(bytes.substr(0, bytes.size() / 2), "tokenizer.model"); });
   EXPECT_NE(msg.find("tokenizer.model"), std::string::npos) << msg;
   EXPECT_NE(msg.find("at byte"), std::string::npos) << msg;
 }

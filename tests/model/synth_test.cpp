@@ -19,17 +19,7 @@
 namespace bitdial {
 namespace {
 
-SynthSpec tiny_spec() {
-  SynthOverrides o;
-  o.n_embd = 64;
-  o.n_layer = 2;
-  o.n_head = 4;
-  o.n_head_kv = 2;
-  o.n_ff = 96;
-  o.n_vocab = 400;
-  o.n_ctx = 128;
-  return make_synth_spec("", o);
-}
+SynthSpec tiny_spec() { return make_synth_spec("", test::tiny_synth_shape(400)); }
 
 std::string write_tiny(const test::TempDir& dir, const std::string& name, uint64_t seed, TensorType type = TensorType::F16,
                        const SynthSpec& spec = tiny_spec()) {
