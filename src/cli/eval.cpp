@@ -45,7 +45,7 @@ int run_eval(int argc, char** argv) {
       "with a seeded bootstrap 95 % interval and McNemar's exact p-value.\n"
       "Remote models: --model / --baseline may be an OpenAI-compatible endpoint (http(s)://host/v1, e.g.\n"
       "vLLM, llama-server) scored through /v1/completions with echo + log-probs; tasks only, not --text.\n"
-      "Not yet: several sequences per forward pass.\n\n"
+      "Local models evaluate several perplexity chunks, and all choices of an example, per forward pass.\n\n"
       "examples:\n"
       "  bitdial eval --model q4.gguf --baseline f16.gguf --text wiki.txt --task intents.jsonl\n"
       "  bitdial eval --model q4.gguf --task intents.jsonl --json > eval.json\n"
