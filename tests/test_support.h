@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "model/synth.h"
@@ -39,6 +42,15 @@ struct CommandResult {
 
 // Runs the built bitdial binary with a shell-quoted argument string.
 CommandResult run_bitdial(const std::string& args);
+
+// count values drawn from N(0, sigma^2) by std::mt19937(seed): the same values on every platform run.
+inline std::vector<float> normal_floats(int64_t count, float sigma, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
 
 // A small llama shape for tests: 64 wide, 2 layers, 4 query heads sharing 2 K/V heads (head 16),
 // ffn 96, context 128, vocabulary n_vocab. Fields can be changed before make_synth_spec("", ...).

@@ -21,16 +21,6 @@ void pack_scale_min_k4(const uint8_t* sc, const uint8_t* m, uint8_t* out) {
   }
 }
 
-void unpack_scale_min_k4(int j, const uint8_t* in, int* sc, int* m) {
-  if (j < 4) {
-    *sc = in[j] & 63;
-    *m = in[j + 4] & 63;
-  } else {
-    *sc = (in[j + 4] & 15) | (in[j - 4] >> 6) << 4;
-    *m = (in[j + 4] >> 4) | (in[j] >> 6) << 4;
-  }
-}
-
 void check_row(int64_t n, const char* what) {
   if (n % kQK_K != 0) fail(what, ": row length ", n, " is not a multiple of ", kQK_K);
 }
@@ -42,6 +32,16 @@ constexpr kq::AffineSpec kQ5Spec{8, 32, 31, 63, 0.7f, 1.4f};
 constexpr kq::ScaledSpec kQ6Spec{16, 16, -32, 31, -128, 127, 2.0f, 0.8f, 1.25f};
 
 }  // namespace
+
+void unpack_scale_min_k4(int j, const uint8_t* in, int* sc, int* m) {
+  if (j < 4) {
+    *sc = in[j] & 63;
+    *m = in[j + 4] & 63;
+  } else {
+    *sc = (in[j + 4] & 15) | (in[j - 4] >> 6) << 4;
+    *m = (in[j + 4] >> 4) | (in[j] >> 6) << 4;
+  }
+}
 
 void dequantize_row_q4_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q4_k");

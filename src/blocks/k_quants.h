@@ -79,6 +79,11 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210);
 
+// Sub-block j (0..7) of a q4_K / q5_K block: its 6-bit scale and min from the 12-byte packing.
+void unpack_scale_min_k4(int j, const uint8_t* scales, int* sc, int* m);
+// Sub-block s (0..15) of a q3_K block: its 6-bit scale with the +32 bias still in (0..63).
+int q3_scale(const uint8_t* scales, int s);
+
 void dequantize_row_q2_k(const void* blocks, float* out, int64_t n);
 void quantize_row_q2_k(const float* in, void* blocks, int64_t n, const float* importance);
 void dequantize_row_q3_k(const void* blocks, float* out, int64_t n);

@@ -18,13 +18,6 @@ constexpr kq::AffineSpec kQ2Spec{16, 16, 3, 15, 0.5f, 2.0f};
 // q3_K: 16 sub-blocks of 16, codes -4..3, 6-bit scales stored with a +32 bias.
 constexpr kq::ScaledSpec kQ3Spec{16, 16, -4, 3, -32, 31, 7.0f, 0.5f, 2.5f};
 
-// The 6-bit biased scale of sub-block s (0..63) from q3_K's 12-byte packing.
-int q3_scale(const uint8_t* scales, int s) {
-  const int low = s < 8 ? scales[s] & 15 : scales[s - 8] >> 4;
-  const int high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-  return low | high << 4;
-}
-
 // Decoders work on a 16-byte slice l0..l0+15 of one 128-value half h, which holds value
 // 128h + 32j + l for all four j: four 16-value sub-blocks (scales s = 8h + 2j + l0/16, so dl[2j]
 // relative to the slice's first). Fixed shifts per j and __restrict on the output (uint8_t may alias
@@ -56,6 +49,12 @@ void decode_q3_k_slice(const uint8_t* __restrict qs, const uint8_t* __restrict h
 }
 
 }  // namespace
+
+int q3_scale(const uint8_t* scales, int s) {
+  const int low = s < 8 ? scales[s] & 15 : scales[s - 8] >> 4;
+  const int high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+  return low | high << 4;
+}
 
 void dequantize_row_q2_k(const void* blocks, float* out, int64_t n) {
   check_row(n, "dequantize_row_q2_k");

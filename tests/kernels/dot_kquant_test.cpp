@@ -14,6 +14,7 @@
 #include "blocks/traits.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_families.h"
+#include "test_support.h"
 
 namespace bitdial {
 
@@ -33,14 +34,6 @@ constexpr int64_t kMaxTokens = 9;
     if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C; skipping"; \
   } while (0)
 
-std::vector<float> normal_floats(int64_t count, float sigma, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
 // kMaxRows weight rows and kMaxTokens activation rows of n values, packed and decoded.
 struct Operands {
   TensorType type;
@@ -54,7 +47,7 @@ struct Operands {
 Operands make_operands(TensorType type, int64_t n, uint32_t seed) {
   Operands op{type, n, row_bytes(type, n), act_row_bytes(ActFormat::Q8_K, n), {}, {}, {}, {}};
   const TypeTraits& tr = type_traits(type);
-  const std::vector<float> wsrc = normal_floats(kMaxRows * n, 0.02f, seed);
+  const std::vector<float> wsrc = test::normal_floats(kMaxRows * n, 0.02f, seed);
   op.w.resize(op.w_stride * kMaxRows);
   op.wf.resize(static_cast<size_t>(kMaxRows * n));
   for (int64_t r = 0; r < kMaxRows; ++r) {
@@ -62,7 +55,7 @@ Operands make_operands(TensorType type, int64_t n, uint32_t seed) {
     tr.dequantize_row(op.w.data() + r * op.w_stride, op.wf.data() + r * n, n);
   }
   // Activations with a spread of block magnitudes, as hidden states have.
-  std::vector<float> asrc = normal_floats(kMaxTokens * n, 1.0f, seed + 1);
+  std::vector<float> asrc = test::normal_floats(kMaxTokens * n, 1.0f, seed + 1);
   for (size_t i = 0; i < asrc.size(); ++i) asrc[i] *= 1.0f + static_cast<float>((i / 256) % 5);
   op.a.resize(op.a_stride * kMaxTokens);
   op.af.resize(static_cast<size_t>(kMaxTokens * n));
@@ -204,7 +197,7 @@ TEST(KquantDotTable, OtherTypesHaveNoKquantKernel) {
 // Activation rows that exercise the converter: random blocks of varied scale, an all-zero block, and
 // a block of exact halves (amax 127 makes d = 1 and 1 / d = 1, so x * id = x is a tie to round to even).
 std::vector<float> converter_input() {
-  std::vector<float> x = normal_floats(256 * 6, 1.0f, 7);
+  std::vector<float> x = test::normal_floats(256 * 6, 1.0f, 7);
   for (int j = 0; j < 256; ++j) x[256 + j] *= 1e-3f;
   for (int j = 0; j < 256; ++j) x[512 + j] *= 300.0f;
   for (int j = 0; j < 256; ++j) x[768 + j] = 0.0f;

@@ -14,20 +14,13 @@
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_families.h"
+#include "test_support.h"
 
 namespace bitdial {
 namespace {
 
 constexpr TensorType kTypes[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
                                  TensorType::Q5_1, TensorType::Q8_0, TensorType::IQ4_NL};
-
-std::vector<float> random_normal(int64_t count, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, sigma);
-  std::vector<float> v(static_cast<size_t>(count));
-  for (float& x : v) x = nd(rng);
-  return v;
-}
 
 // A rows x n weight matrix of random normal values in `type`, rows contiguous.
 struct Weights {
@@ -55,7 +48,7 @@ struct Weights {
 
 Weights random_weights(TensorType type, int64_t rows, int64_t n, uint32_t seed) {
   Weights w{type, rows, n, {}, {}};
-  const std::vector<float> x = random_normal(rows * n, seed);
+  const std::vector<float> x = test::normal_floats(rows * n, 1.0f, seed);
   w.packed = quantize_tensor(type, x.data(), rows * n, n, nullptr, "w");
   w.values = dequantize_tensor(type, w.packed.data(), rows * n, n, "w");
   return w;
@@ -72,7 +65,7 @@ struct Acts {
 
 Acts random_acts(int64_t nt, int64_t n, uint32_t seed) {
   Acts a{nt, n, std::vector<uint8_t>(act_row_bytes(ActFormat::Q8, n) * nt), {}};
-  a.values = random_normal(nt * n, seed);
+  a.values = test::normal_floats(nt * n, 1.0f, seed);
   for (int64_t t = 0; t < nt; ++t) {
     quantize_act_q8_scalar(a.values.data() + t * n, a.packed.data() + t * a.stride(), n);
     const auto* blocks = reinterpret_cast<const ActBlockQ8*>(a.packed.data() + t * a.stride());
@@ -230,7 +223,7 @@ TEST(LegacyDotKernels, AnswerOnlyTheirSixTypes) {
 
 // Random blocks at several scales, an all-zero block, and blocks where x / d lands exactly on .5.
 std::vector<float> converter_input(int64_t n_blocks) {
-  std::vector<float> x = random_normal(n_blocks * 32, 51);
+  std::vector<float> x = test::normal_floats(n_blocks * 32, 1.0f, 51);
   for (int64_t b = 0; b < n_blocks; ++b)
     for (int j = 0; j < 32; ++j) x[b * 32 + j] *= std::ldexp(1.0f, static_cast<int>(b % 7) * 3 - 9);
   if (n_blocks >= 3) {

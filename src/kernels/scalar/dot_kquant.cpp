@@ -24,24 +24,6 @@ int dot_codes(const int8_t* q, const int8_t* a, int len) {
   return sum;
 }
 
-// The q4_K / q5_K sub-block scale and min s (both 6-bit), per the packing documented on BlockQ4_K.
-void scale_min_k4(const uint8_t* scales, int s, int* sc, int* m) {
-  if (s < 4) {
-    *sc = scales[s] & 63;
-    *m = scales[s + 4] & 63;
-  } else {
-    *sc = (scales[s + 4] & 15) | (scales[s - 4] >> 6) << 4;
-    *m = (scales[s + 4] >> 4) | (scales[s] >> 6) << 4;
-  }
-}
-
-// The q3_K sub-block scale s minus its bias of 32 (-32..31), per the packing documented on BlockQ3_K.
-int q3_k_scale(const uint8_t* scales, int s) {
-  const int low = s < 8 ? scales[s] & 15 : scales[s - 8] >> 4;
-  const int high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
-  return (low | high << 4) - 32;
-}
-
 float block_dot_q2_k(const BlockQ2_K& b, const ActBlockQ8K& a) {
   int8_t q[kQK];
   for (int h = 0; h < 2; ++h)
@@ -66,7 +48,7 @@ float block_dot_q3_k(const BlockQ3_K& b, const ActBlockQ8K& a) {
         q[128 * h + 32 * j + l] = static_cast<int8_t>((low | high << 2) - 4);
       }
   int isum = 0;
-  for (int s = 0; s < 16; ++s) isum += q3_k_scale(b.scales, s) * dot_codes(q + 16 * s, a.qs + 16 * s, 16);
+  for (int s = 0; s < 16; ++s) isum += (q3_scale(b.scales, s) - 32) * dot_codes(q + 16 * s, a.qs + 16 * s, 16);
   return (fp16_to_f32(b.d) * a.d) * static_cast<float>(isum);
 }
 
@@ -83,7 +65,7 @@ float block_dot_affine_k4(uint16_t d, uint16_t dmin, const uint8_t* scales, cons
   int isum = 0, msum = 0;
   for (int s = 0; s < 8; ++s) {
     int sc, m;
-    scale_min_k4(scales, s, &sc, &m);
+    unpack_scale_min_k4(s, scales, &sc, &m);
     isum += sc * dot_codes(q + 32 * s, a.qs + 32 * s, 32);
     msum += m * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
   }
