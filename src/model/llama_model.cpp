@@ -172,9 +172,93 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) {
     l.w_down = load.matrix(p + "ffn_down.weight", hp.n_embd, hp.n_ff);
   }
   m.output_norm_ = load.vector("output_norm.weight", hp.n_embd);
-  m.output_ = load.find("output.weight") != nullptr ? load.matrix("output.weight", hp.n_vocab, hp.n_embd) : m.token_embd_;
+  m.tied_output_ = load.find("output.weight") == nullptr;
+  m.output_ = m.tied_output_ ? m.token_embd_ : load.matrix("output.weight", hp.n_vocab, hp.n_embd);
   if (load.find("rope_freqs.weight") != nullptr) m.rope_freqs_ = load.vector("rope_freqs.weight", hp.rope_dim / 2);
   return m;
+}
+
+namespace {
+
+// "blk.<il>.<rest>" with 0 <= il < n_layer -> il and rest; anything else -> -1.
+int64_t layer_of(const std::string& name, int64_t n_layer, std::string& rest) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  const size_t dot = name.find('.', 4);
+  if (dot == std::string::npos || dot == 4 || dot - 4 > 9) return -1;
+  int64_t il = 0;
+  for (size_t i = 4; i < dot; ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    il = il * 10 + (name[i] - '0');
+  }
+  if (il >= n_layer || (dot - 4 > 1 && name[4] == '0')) return -1;
+  rest = name.substr(dot + 1);
+  return il;
+}
+
+}  // namespace
+
+WeightView* LlamaModel::mutable_weight(const std::string& name) {
+  if (name == "token_embd.weight") return &token_embd_;
+  if (name == "output.weight") return &output_;
+  std::string rest;
+  const int64_t il = layer_of(name, hp_.n_layer, rest);
+  if (il < 0) return nullptr;
+  LlamaLayer& l = layers_[static_cast<size_t>(il)];
+  if (rest == "attn_q.weight") return &l.wq;
+  if (rest == "attn_k.weight") return &l.wk;
+  if (rest == "attn_v.weight") return &l.wv;
+  if (rest == "attn_output.weight") return &l.wo;
+  if (rest == "ffn_gate.weight") return &l.w_gate;
+  if (rest == "ffn_up.weight") return &l.w_up;
+  if (rest == "ffn_down.weight") return &l.w_down;
+  return nullptr;
+}
+
+const WeightView* LlamaModel::weight(const std::string& name) const {
+  return const_cast<LlamaModel*>(this)->mutable_weight(name);
+}
+
+std::vector<std::string> LlamaModel::weight_names() const {
+  std::vector<std::string> names{"token_embd.weight"};
+  for (int64_t il = 0; il < hp_.n_layer; ++il)
+    for (const char* w : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+      names.push_back("blk." + std::to_string(il) + "." + w + ".weight");
+  if (!tied_output_) names.push_back("output.weight");
+  return names;
+}
+
+void LlamaModel::replace_weight(const std::string& name, TensorType type, std::vector<uint8_t> bytes) {
+  WeightView* w = mutable_weight(name);
+  if (w == nullptr || (name == "output.weight" && tied_output_))
+    fail(file_.path(), ": replace_weight: the model has no matrix '", name, "'");
+  if (type_traits(type).dequantize_row == nullptr)
+    fail(file_.path(), ": replace_weight '", name, "': bitdial cannot decode type ", type_info(type).name);
+  if (w->cols % type_info(type).block_size != 0)
+    fail(file_.path(), ": replace_weight '", name, "': rows of ", w->cols, " values do not fit blocks of ",
+         type_info(type).block_size, " (", type_info(type).name, ")");
+  const size_t want = static_cast<size_t>(w->rows) * row_bytes(type, w->cols);
+  if (bytes.size() != want)
+    fail(file_.path(), ": replace_weight '", name, "': ", bytes.size(), " bytes given, ", want, " expected");
+  auto buf = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  w->type = type;
+  w->data = buf->data();
+  owned_.push_back(std::move(buf));
+  if (name == "token_embd.weight" && tied_output_) output_ = token_embd_;
+}
+
+std::vector<float>* LlamaModel::vector(const std::string& name) {
+  if (name == "output_norm.weight") return &output_norm_;
+  std::string rest;
+  const int64_t il = layer_of(name, hp_.n_layer, rest);
+  if (il < 0) return nullptr;
+  LlamaLayer& l = layers_[static_cast<size_t>(il)];
+  std::vector<float>* v = nullptr;
+  if (rest == "attn_norm.weight") v = &l.attn_norm;
+  if (rest == "ffn_norm.weight") v = &l.ffn_norm;
+  if (rest == "attn_q.bias") v = &l.bq;
+  if (rest == "attn_k.bias") v = &l.bk;
+  if (rest == "attn_v.bias") v = &l.bv;
+  return v != nullptr && !v->empty() ? v : nullptr;
 }
 
 void LlamaModel::embed(int32_t id, float* out) const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,21 @@ class LlamaModel {
   // Per-frequency divisors of the rotation angle (rope_dim / 2), from rope_freqs.weight; empty: none.
   const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }
 
+  // The matrix named by its GGUF name ("blk.3.ffn_down.weight", "output.weight", ...), or null.
+  // "output.weight" of a tied model is token_embd's view.
+  const WeightView* weight(const std::string& name) const;
+  // Every matrix's GGUF name, in file order of layers (token_embd, per layer q k v o gate up down, output
+  // when the model has its own).
+  std::vector<std::string> weight_names() const;
+  // Swaps in new contents for a matrix (the quantizer measuring a candidate, GPTQ working layer by
+  // layer): `bytes` must hold rows x cols values of `type`, which needs a row decoder. A tied model's
+  // output follows token_embd. Throws bitdial::Error naming the weight on an unknown name, a size
+  // mismatch or an undecodable type.
+  void replace_weight(const std::string& name, TensorType type, std::vector<uint8_t> bytes);
+  // A norm or bias vector by GGUF name ("blk.0.attn_norm.weight", "output_norm.weight", "blk.0.attn_q.bias"),
+  // writable so AWQ can fold its channel scales into it; null when the model has none by that name.
+  std::vector<float>* vector(const std::string& name);
+
   // Writes token `id`'s embedding row (n_embd floats) to out. Asserts 0 <= id < n_vocab.
   void embed(int32_t id, float* out) const;
 
@@ -81,6 +97,10 @@ class LlamaModel {
   std::vector<float> output_norm_;
   WeightView output_;
   std::vector<float> rope_freqs_;
+  bool tied_output_ = false;
+  // Buffers behind replaced weights; shared so a copied model's views stay valid.
+  std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned_;
+  WeightView* mutable_weight(const std::string& name);
 };
 
 }  // namespace bitdial

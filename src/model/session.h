@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "model/activation_observer.h"
 #include "model/kv_cache.h"
 #include "model/llama_model.h"
 
@@ -39,6 +40,10 @@ class Session {
   // Forgets all positions.
   void reset();
 
+  // Calibration hook: every forward pass this session takes part in (as the first sequence of a
+  // batch) reports each matrix product's input to `observer`; null switches it off. Not owned.
+  void set_observer(ActivationObserver* observer) { observer_ = observer; }
+
   // Takes other's first n positions (same model and cache type, n <= other.n_past(), n <= n_ctx())
   // and forgets its own: as if it had evaluated those tokens itself, bit for bit, without the work.
   void copy_prefix(const Session& other, int64_t n);
@@ -54,6 +59,7 @@ class Session {
   const LlamaModel& model_;
   KvCache cache_;
   int64_t n_past_ = 0;
+  ActivationObserver* observer_ = nullptr;
 };
 
 }  // namespace bitdial

@@ -76,10 +76,15 @@ std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
     rope.push_back(rope_table(hp, model.rope_freq_factors(), sessions[s]->n_past_, rows(s)));
   }
 
+  ActivationObserver* obs = sessions[0]->observer_;
+  auto observe = [&](MatmulSite site, int64_t layer, const std::vector<float>& in, int64_t rows_in, int64_t cols) {
+    if (obs != nullptr) obs->on_matmul_input(site, layer, in.data(), rows_in, cols);
+  };
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LlamaLayer& l = model.layers()[static_cast<size_t>(il)];
     // Attention block: x += Wo · attn(rope(Wq xn + bq), rope(Wk xn + bk), Wv xn + bv).
     rms_norm(x.data(), l.attn_norm.data(), n, d, hp.rms_eps, xn.data());
+    observe(MatmulSite::attn_in, il, xn, n, d);
     matmul(l.wq, xn.data(), n, q.data());
     matmul(l.wk, xn.data(), n, k.data());
     matmul(l.wv, xn.data(), n, v.data());
@@ -95,13 +100,16 @@ std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
       ses.cache_.store(il, ses.n_past_, rows(s), ks, v.data() + row0[s] * kv_dim);
       ses.attention(il, qs, rows(s), att.data() + row0[s] * q_dim);
     }
+    observe(MatmulSite::attn_out, il, att, n, q_dim);
     matmul(l.wo, att.data(), n, tmp.data());
     add_inplace(x.data(), tmp.data(), n * d);
     // Feed-forward block: x += W_down (silu(W_gate xn) * (W_up xn)).
     rms_norm(x.data(), l.ffn_norm.data(), n, d, hp.rms_eps, xn.data());
+    observe(MatmulSite::ffn_in, il, xn, n, d);
     matmul(l.w_gate, xn.data(), n, gate.data());
     matmul(l.w_up, xn.data(), n, up.data());
     swiglu_inplace(gate.data(), up.data(), n * ff);
+    observe(MatmulSite::ffn_mid, il, gate, n, ff);
     matmul(l.w_down, gate.data(), n, tmp.data());
     add_inplace(x.data(), tmp.data(), n * d);
   }
@@ -115,6 +123,7 @@ std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
       std::copy_n(x.data() + (row0[s + 1] - 1) * d, d, tmp.data() + static_cast<int64_t>(s) * d);
   rms_norm(all_logits ? x.data() : tmp.data(), model.output_norm().data(), n_out, d, hp.rms_eps, xn.data());
   std::vector<float> logits = buf(n_out * hp.n_vocab);
+  observe(MatmulSite::output_in, hp.n_layer, xn, n_out, d);
   matmul(model.output(), xn.data(), n_out, logits.data());
 
   std::vector<std::vector<float>> out(n_seq);
