@@ -242,7 +242,7 @@ void LlamaModel::replace_weight(const std::string& name, TensorType type, std::v
   auto buf = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
   w->type = type;
   w->data = buf->data();
-  owned_.push_back(std::move(buf));
+  owned_[name] = std::move(buf);
   if (name == "token_embd.weight" && tied_output_) output_ = token_embd_;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,8 +99,9 @@ class LlamaModel {
   WeightView output_;
   std::vector<float> rope_freqs_;
   bool tied_output_ = false;
-  // Buffers behind replaced weights; shared so a copied model's views stay valid.
-  std::vector<std::shared_ptr<const std::vector<uint8_t>>> owned_;
+  // Buffers behind replaced weights, by name (a later replacement frees the earlier buffer); shared so a
+  // copied model's views stay valid.
+  std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>> owned_;
   WeightView* mutable_weight(const std::string& name);
 };
 
