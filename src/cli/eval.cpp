@@ -1,5 +1,6 @@
 // bitdial eval --model M [--baseline B] [--text F]... [--task F.jsonl]... [--ctx N] [--json] [-o DIR]
 //              [--model-name NAME] [--baseline-name NAME] [--api-key-env VAR] [--baseline-api-key-env VAR]
+//              [--tokenizer GGUF] [--logprobs K]
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
@@ -44,14 +45,22 @@ int run_eval(int argc, char** argv) {
       "tag; with --baseline the paired comparison: agreement, flipped examples both ways, accuracy delta\n"
       "with a seeded bootstrap 95 % interval and McNemar's exact p-value.\n"
       "Remote models: --model / --baseline may be an OpenAI-compatible endpoint (http(s)://host/v1, e.g.\n"
-      "vLLM, llama-server) scored through /v1/completions with echo + log-probs; tasks only, not --text.\n"
+      "vLLM, llama-server) scored through /v1/completions with echo + log-probs. Tasks send text; --text\n"
+      "sends each chunk as token ids made by the local model of the pair (or --tokenizer GGUF when both\n"
+      "are remote) and asks for the top --logprobs K log-probs per position: PPL, PPL ratio, same top-1\n"
+      "and Δp stay exact, KL becomes the KL of top-K buckets + one tail bucket, a lower bound on the true\n"
+      "KL (reported as \"KL (top-K bound)\", kld_lower_bound in --json).\n"
       "Local models evaluate several perplexity chunks, and all choices of an example, per forward pass.\n\n"
       "examples:\n"
       "  bitdial eval --model q4.gguf --baseline f16.gguf --text wiki.txt --task intents.jsonl\n"
       "  bitdial eval --model q4.gguf --task intents.jsonl --json > eval.json\n"
       "  bitdial eval --model q4.gguf --baseline f16.gguf --task intents.jsonl -o eval-q4\n"
       "  bitdial eval --model http://gpu-box:8000/v1 --model-name llama-70b-awq --baseline f16.gguf \\\n"
-      "               --task intents.jsonl --api-key-env VLLM_API_KEY",
+      "               --task intents.jsonl --api-key-env VLLM_API_KEY\n"
+      "  bitdial eval --model http://gpu-box:8000/v1 --model-name llama-70b-awq --baseline f16.gguf \\\n"
+      "               --text wiki.txt --logprobs 20\n"
+      "  bitdial eval --model http://a:8000/v1 --model-name q4 --baseline http://b:8000/v1 --baseline-name f16 \\\n"
+      "               --text wiki.txt --tokenizer f16-vocab.gguf",
       "bitdial eval"};
   EvalOptions opt;
   std::optional<int> threads;
@@ -65,6 +74,11 @@ int run_eval(int argc, char** argv) {
   app.add_option("--baseline-api-key-env", opt.baseline_api_key_env,
                  "environment variable holding the baseline endpoint's API key (default: --api-key-env)");
   app.add_option("--text", opt.texts, "text file for perplexity / KL divergence (repeatable)");
+  app.add_option("--tokenizer", opt.tokenizer,
+                 "GGUF whose tokenizer makes the token ids sent to endpoints (--text when both models are remote)");
+  app.add_option("--logprobs", opt.top_logprobs,
+                 "top log-probs asked per position for --text with an endpoint (KL bound); OpenAI caps 5, vLLM 20")
+      ->capture_default_str();
   app.add_option("--task", opt.tasks, "task JSONL file (repeatable)");
   app.add_option("-c,--ctx", opt.n_ctx, "perplexity chunk length in tokens")->capture_default_str();
   app.add_option("-t,--threads", threads, "threads (default: all cores)");

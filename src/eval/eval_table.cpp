@@ -1,4 +1,5 @@
 // The terminal form of an evaluation summary (the JSON document run_evaluation builds).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -31,11 +32,21 @@ void text_section(std::string& o, const json& t, bool has_base) {
        fmt("%.4f", t["baseline_ppl"]["se"].get<double>()) + "\n";
   o += "  PPL ratio             " + fmt("%.4f", t["ppl_ratio"]["value"].get<double>()) + " ± " +
        fmt("%.4f", t["ppl_ratio"]["se"].get<double>()) + "\n";
-  o += "  KL divergence mean    " + fmt("%.6f", k["mean"].get<double>()) + " ± " + fmt("%.6f", k["se"].get<double>()) + "\n";
-  o += "  KL median/p90/p95     " + fmt("%.6f", k["median"].get<double>()) + " / " + fmt("%.6f", k["p90"].get<double>()) + " / " +
+  // An endpoint's top-K log-probs only bound the KL from below (docs/eval.md); the label says so.
+  const bool bound = t.value("kld_lower_bound", false);
+  const std::string kl = bound ? "KL (top-" + std::to_string(t["kld_top_k"].get<int>()) + " bound)" : "KL";
+  auto label = [&](const std::string& what) {  // padded to the other rows' 24 columns
+    std::string l = "  " + kl + " " + what;
+    l.resize(std::max<size_t>(l.size() + 1, 24), ' ');
+    return l;
+  };
+  o += label(bound ? "mean" : "divergence mean") + fmt("%.6f", k["mean"].get<double>()) + " ± " + fmt("%.6f", k["se"].get<double>()) + "\n";
+  o += label("median/p90/p95") + fmt("%.6f", k["median"].get<double>()) + " / " + fmt("%.6f", k["p90"].get<double>()) + " / " +
        fmt("%.6f", k["p95"].get<double>()) + "\n";
-  o += "  KL p99/p99.9/max      " + fmt("%.6f", k["p99"].get<double>()) + " / " + fmt("%.6f", k["p99_9"].get<double>()) + " / " +
+  o += label("p99/p99.9/max") + fmt("%.6f", k["p99"].get<double>()) + " / " + fmt("%.6f", k["p99_9"].get<double>()) + " / " +
        fmt("%.6f", k["max"].get<double>()) + "\n";
+  if (t.value("kld_lower_bound", false))
+    o += "  baseline mass in top-K " + fmt("%.4f", t["kld_known_mass"].get<double>()) + " (mean; the bound sees only this)\n";
   o += "  same top-1            " + pct(t["same_top1"]) + "\n";
   o += "  RMS Δp(correct)       " + fmt("%.4f", t["rms_dp"].get<double>()) + "\n";
 }

@@ -11,10 +11,12 @@
 #include "eval/paired.h"
 #include "eval/perplexity.h"
 #include "eval/remote_model.h"
+#include "eval/remote_text.h"
 #include "eval/remote_task_runner.h"
 #include "eval/statistics.h"
 #include "eval/task_file.h"
 #include "eval/task_runner.h"
+#include "formats/gguf.h"
 #include "model/llama_model.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -63,6 +65,13 @@ json text_json(const std::string& file, const TextEvalResult& r) {
     const Distribution kl = summarize(s.kld);
     j["kld"] = {{"mean", kl.mean}, {"se", kl.se},   {"median", kl.median}, {"p90", kl.p90},
                 {"p95", kl.p95},   {"p99", kl.p99}, {"p99_9", kl.p999},    {"max", kl.max}};
+    // With an endpoint the KL is that of top-K buckets + tail: a lower bound (eval/kld_bound.h).
+    j["kld_lower_bound"] = r.kld_lower_bound;
+    if (r.kld_lower_bound) {
+      j["kld_top_k"] = r.kld_top_k;
+      j["kld_known_mass"] = r.kld_known_mass;
+      j["unmapped_top_tokens"] = r.unmapped_top_tokens;
+    }
     int64_t same = 0;
     for (const uint8_t v : s.same_top1) same += v;
     j["same_top1"] = proportion_json(proportion(same, static_cast<int64_t>(s.size())));
@@ -125,6 +134,7 @@ struct Subject {
   std::unique_ptr<RemoteModel> remote;
 };
 
+// Loads a GGUF file, or validates an endpoint's address (probe_subject() sends the first request).
 Subject open_subject(const std::string& spec, const std::string& name, const std::string& key_env) {
   Subject s;
   if (!is_remote(spec)) {
@@ -134,10 +144,26 @@ Subject open_subject(const std::string& spec, const std::string& name, const std
   }
   if (name.empty()) fail(spec, ": a remote model needs --model-name (the name the server knows it by)");
   s.remote = std::make_unique<RemoteModel>(RemoteModel::connect(spec, name, key_env));
-  // Fails now, in one line, when the endpoint is down or sends no log-probs, not after local work.
-  s.remote->probe();
   s.label = s.remote->describe();
   return s;
+}
+
+// Fails now, in one line, when an endpoint is down or lacks what the run needs, not after local work:
+// text scoring for tasks, token-id prompts with top-K log-probs for texts.
+void probe_subject(Subject& s, bool tasks, const Tokenizer* tok, int top_k) {
+  if (!s.remote) return;
+  if (tasks) s.remote->probe();
+  if (tok == nullptr) return;
+  std::vector<int32_t> ids = tok->encode("Once upon a time", /*add_bos=*/true);
+  if (ids.size() < 2) ids = {0, 0};
+  try {
+    s.remote->score_tokens(ids, top_k);
+  } catch (const Error& e) {
+    // A 400/422 here is most often a K above the server's cap; other failures speak for themselves.
+    if (std::string(e.what()).find(": HTTP 4") == std::string::npos) throw;
+    fail(e.what(), " (probing a token-id prompt with \"logprobs\": ", top_k,
+         "; servers cap it: OpenAI 5, vLLM 20 unless --max-logprobs; see --logprobs)");
+  }
 }
 
 TaskReport run_task(Subject& model, const TaskFile& tf, const EvalOptions& o, const std::string& who) {
@@ -164,8 +190,15 @@ EvalOutput run_evaluation(const EvalOptions& o) {
   if (o.n_ctx < 3) fail("--ctx ", o.n_ctx, " is too small (at least 3)");
   if (o.resamples < 1) fail("--resamples ", o.resamples, " must be at least 1");
   const bool remote_cand = is_remote(o.model), remote_base = !o.baseline.empty() && is_remote(o.baseline);
-  if ((remote_cand || remote_base) && !o.texts.empty())
-    fail("perplexity and KL divergence need local GGUF models (remote endpoints score tasks only): drop --text or give GGUF files");
+  const bool any_local = !remote_cand || (!o.baseline.empty() && !remote_base);
+  const bool remote_texts = (remote_cand || remote_base) && !o.texts.empty();
+  if (remote_texts && !any_local && o.tokenizer.empty())
+    fail("--text with no local GGUF model needs --tokenizer GGUF: token ids are sent to the endpoint, so a file "
+         "with the served model's tokenizer must make them");
+  if (!o.tokenizer.empty() && (!remote_texts || any_local))
+    fail("--tokenizer applies only to --text when every model is a remote endpoint (otherwise the local model's "
+         "tokenizer is used)");
+  if (o.top_logprobs < 1) fail("--logprobs ", o.top_logprobs, " must be at least 1");
   if (!remote_cand && !remote_base &&
       !(o.model_name.empty() && o.baseline_name.empty() && o.api_key_env.empty() && o.baseline_api_key_env.empty()))
     fail("--model-name, --baseline-name and the API key options apply to remote endpoints (http:// or https://) only");
@@ -179,10 +212,19 @@ EvalOutput run_evaluation(const EvalOptions& o) {
   if (!o.baseline.empty()) {
     base = open_subject(o.baseline, o.baseline_name.empty() ? o.model_name : o.baseline_name,
                         o.baseline_api_key_env.empty() ? o.api_key_env : o.baseline_api_key_env);
-    // The paired text figures compare distributions over one vocabulary; two endpoints, or an endpoint
-    // and a file, are compared on task answers only, which need no shared vocabulary.
+    // The paired text figures compare distributions over one vocabulary; with an endpoint the token ids
+    // sent are checked against its echo instead (evaluate_text_remote).
     if (cand.local && base->local) check_same_vocabulary(*cand.local, *base->local);
   }
+  // Texts are tokenized by the local model of the pair (the candidate's first), else by --tokenizer.
+  std::optional<Tokenizer> tok;
+  if (!o.texts.empty()) {
+    if (cand.local) tok.emplace(Tokenizer::from_gguf(cand.local->file()));
+    else if (base && base->local) tok.emplace(Tokenizer::from_gguf(base->local->file()));
+    else tok.emplace(Tokenizer::from_gguf(GgufFile::open(o.tokenizer)));
+  }
+  probe_subject(cand, !task_files.empty(), tok ? &*tok : nullptr, o.top_logprobs);
+  if (base) probe_subject(*base, !task_files.empty(), tok ? &*tok : nullptr, o.top_logprobs);
 
   EvalOutput out;
   json& s = out.summary;
@@ -192,17 +234,29 @@ EvalOutput run_evaluation(const EvalOptions& o) {
   s["kv_type"] = o.kv_type == KvType::f16 ? "f16" : "f32";
   s["bootstrap"] = {{"resamples", o.resamples}, {"seed", o.seed}};
   s["texts"] = json::array();
-  std::optional<Tokenizer> tok;  // texts imply local models (checked above)
-  if (!o.texts.empty()) tok.emplace(Tokenizer::from_gguf(cand.local->file()));
   for (size_t i = 0; i < o.texts.size(); ++i) {
     const std::vector<int32_t> tokens = tokenize_for_perplexity(*tok, text_contents[i]);
-    TextEvalOptions to;
-    to.n_ctx = o.n_ctx;
-    to.bos = chunk_start_token(*tok);
-    to.kv_type = o.kv_type;
-    to.source = o.texts[i];
-    to.progress = o.progress;
-    s["texts"].push_back(text_json(o.texts[i], evaluate_text(*cand.local, base ? base->local.get() : nullptr, tokens, to)));
+    if (!cand.remote && !(base && base->remote)) {
+      TextEvalOptions to;
+      to.n_ctx = o.n_ctx;
+      to.bos = chunk_start_token(*tok);
+      to.kv_type = o.kv_type;
+      to.source = o.texts[i];
+      to.progress = o.progress;
+      s["texts"].push_back(text_json(o.texts[i], evaluate_text(*cand.local, base ? base->local.get() : nullptr, tokens, to)));
+      continue;
+    }
+    RemoteTextOptions ro;
+    ro.n_ctx = o.n_ctx;
+    ro.bos = chunk_start_token(*tok);
+    ro.top_k = o.top_logprobs;
+    ro.kv_type = o.kv_type;
+    ro.source = o.texts[i];
+    ro.progress = o.progress;
+    const TextSide cs{cand.local.get(), cand.remote.get()};
+    std::optional<TextSide> bs;
+    if (base) bs = TextSide{base->local.get(), base->remote.get()};
+    s["texts"].push_back(text_json(o.texts[i], evaluate_text_remote(cs, bs ? &*bs : nullptr, *tok, tokens, ro)));
   }
   s["tasks"] = json::array();
   for (const TaskFile& tf : task_files) {

@@ -15,7 +15,7 @@
 namespace bitdial {
 
 struct EvalOptions {
-  // A GGUF path, or an endpoint "http(s)://host[:port]/v1" (tasks only: no texts with a remote model).
+  // A GGUF path, or an endpoint "http(s)://host[:port]/v1".
   std::string model;                  // candidate
   std::string baseline;               // "" : none
   // Remote endpoints only: the name the server knows the model by, and the environment variable holding
@@ -25,6 +25,10 @@ struct EvalOptions {
   std::vector<std::string> texts;     // plain-text files for perplexity / KL divergence
   std::vector<std::string> tasks;     // task JSONL files
   int64_t n_ctx = 512;                // perplexity chunk length (llama-perplexity's -c)
+  // Texts with endpoints: the GGUF whose tokenizer makes the token ids sent (only when neither side is a
+  // local model; otherwise the local model's), and the top-K log-probs asked per position (KL bound).
+  std::string tokenizer;
+  int top_logprobs = 20;
   KvType kv_type = KvType::f16;
   int resamples = 10000;              // bootstrap resamples of the paired accuracy delta
   uint64_t seed = 0;                  // bootstrap seed

@@ -87,6 +87,12 @@ struct TextEvalResult {
   double seconds_cand = 0;         // time in the candidate's forward passes
   double seconds_base = 0;
   double tokens_per_second = 0;    // candidate: n_tokens_evaluated / seconds_cand
+  // With an endpoint on either side only its top-K log-probs are known: scores.kld then holds the KL of
+  // the coarsened distributions (eval/kld_bound.h), a lower bound on the full-vocabulary KL.
+  bool kld_lower_bound = false;
+  int kld_top_k = 0;               // K asked of the endpoint(s); 0 for the exact local KL
+  double kld_known_mass = 0;       // mean baseline probability inside the known buckets (bound only)
+  int64_t unmapped_top_tokens = 0; // top-K strings no local token matched (left in the tail bucket)
 };
 
 // The text's tokens as llama-perplexity makes them: one encode() of the whole text with add_bos.

@@ -190,7 +190,7 @@ std::string RemoteModel::post_completions(const std::string& body, int* http_sta
   return res->body;
 }
 
-RemoteModel::Echo RemoteModel::request_echo(const std::string& prompt, int top_k) {
+json RemoteModel::post_echo(const json& prompt, int top_k) {
   const std::string url = base_url_ + "/completions";
   auto body_for = [&](int max_tokens) {
     return json{{"model", model_name_}, {"prompt", prompt},  {"max_tokens", max_tokens},
@@ -217,6 +217,12 @@ RemoteModel::Echo RemoteModel::request_echo(const std::string& prompt, int top_k
   const json& lp = member(choices[0], "choices[0]", "logprobs", url);
   if (lp.is_null() || (lp.is_object() && !lp.contains("token_logprobs")))
     fail(url, ": the endpoint returned no log-probs (does it support echo + logprobs on /v1/completions?)");
+  return lp;
+}
+
+RemoteModel::Echo RemoteModel::request_echo(const std::string& prompt, int top_k) {
+  const std::string url = base_url_ + "/completions";
+  const json lp = post_echo(prompt, top_k);
   const std::string where = "choices[0].logprobs";
   const json& tokens = array_of(lp, where, "tokens", SIZE_MAX, url);
   const size_t n = tokens.size();
@@ -310,6 +316,31 @@ RemoteModel::TextLogprobs RemoteModel::score_text(const std::string& text, int t
   TextLogprobs out;
   for (size_t i = 0; i < e.tokens.size(); ++i)
     out.tokens.push_back({std::move(e.tokens[i]), e.logprobs[i], std::move(e.top[i])});
+  return out;
+}
+
+RemoteModel::TextLogprobs RemoteModel::score_tokens(const std::vector<int32_t>& ids, int top_k) {
+  const std::string url = base_url_ + "/completions";
+  if (top_k < 1) fail(url, ": top_k must be >= 1, got ", top_k);
+  if (ids.empty()) fail(url, ": cannot score an empty token list");
+  const json lp = post_echo(json(ids), top_k);
+  const std::string where = "choices[0].logprobs";
+  const json& tokens = array_of(lp, where, "tokens", SIZE_MAX, url);
+  const size_t n = tokens.size(), want = ids.size();
+  // The echo is exactly the ids sent, plus the generated token when max_tokens had to be 1. Any other
+  // count means the server did not take the ids as they are (it re-tokenized, or has another vocabulary).
+  if (n != want && n != want + static_cast<size_t>(echo_max_tokens_))
+    fail(url, ": sent a prompt of ", want, " token ids but the server echoed ", n,
+         " tokens (it tokenizes differently, or serves a model with another vocabulary)");
+  const json& lps = array_of(lp, where, "token_logprobs", n, url);
+  const json& tops = array_of(lp, where, "top_logprobs", n, url);
+  TextLogprobs out;
+  out.tokens.reserve(want);
+  for (size_t i = 0; i < want; ++i) {
+    if (!tokens[i].is_string()) fail(url, ": malformed response: ", where, ".tokens[", i, "] is not a string");
+    out.tokens.push_back({tokens[i].get<std::string>(), logprob_at(lps, i, where + ".token_logprobs", url),
+                          top_at(tops, i, where + ".top_logprobs", url)});
+  }
   return out;
 }
 

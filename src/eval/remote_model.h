@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace httplib {
 class Client;
 }
@@ -72,6 +74,12 @@ class RemoteModel {
   // Per-token log-probs of `text` with the top_k alternatives at each position (perplexity, approximate KL).
   TextLogprobs score_text(const std::string& text, int top_k);
 
+  // The same for a prompt given as token ids (the OpenAI completions API accepts an array of integers;
+  // vLLM and llama-server do), so the server evaluates exactly the tokens a local tokenizer made: one
+  // entry per id, in order (a generated token, when max_tokens had to be 1, is dropped). Throws, naming
+  // the URL, when the echo has another number of tokens than ids were sent. top_k >= 1.
+  TextLogprobs score_tokens(const std::vector<int32_t>& ids, int top_k);
+
   std::string describe() const;  // "remote:<model>@<base_url>"
   const std::string& base_url() const { return base_url_; }
   const std::string& model_name() const { return model_name_; }
@@ -80,6 +88,8 @@ class RemoteModel {
   RemoteModel() = default;
   struct Echo;
   Echo request_echo(const std::string& prompt, int top_k);
+  // POSTs an echo request (prompt: a string or an array of ids) and returns choices[0].logprobs.
+  nlohmann::json post_echo(const nlohmann::json& prompt, int top_k);
   std::string post_completions(const std::string& body, int* http_status);
 
   std::string base_url_;     // as given, trailing '/' removed

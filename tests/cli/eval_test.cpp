@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_http.h"
+#include "model/llama_model.h"
 #include "test_support.h"
 
 namespace bitdial {
@@ -139,13 +140,34 @@ TEST(EvalCommand, UnreachableEndpointIsOneLineErrorNamingTheUrl) {
   EXPECT_NE(r.err.find(url), std::string::npos) << r.err;
 }
 
-TEST(EvalCommand, RemoteModelWithTextIsOneLineError) {
+TEST(EvalCommand, RemoteModelWithTextAndNoTokenizerIsOneLineError) {
   Fixture f;
   const test::CommandResult r =
       test::run_bitdial("eval -m http://127.0.0.1:9/v1 --model-name fake --text '" + f.text + "'");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find("perplexity and KL divergence need local GGUF models"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs --tokenizer GGUF"), std::string::npos) << r.err;
+}
+
+// A fake endpoint serving the Q4_K_M model: exact PPL as the local run, KL labelled a top-K bound.
+TEST(EvalCommand, RemoteCandidateTextGivesExactPplAndAKlBound) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const LlamaModel q4 = LlamaModel::load(test::shared_path("models/stories260K-llamacpp-Q4_K_M.gguf"));
+  test::ModelCompletionServer server(q4);
+  const std::string args = " -b " + model("stories260K.gguf") + " --text '" + f.text + "' -c 64 --logprobs 10";
+  const test::CommandResult r = test::run_bitdial("eval -m " + server.url() + " --model-name q4" + args + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const test::CommandResult l = test::run_bitdial("eval -m " + model("stories260K-llamacpp-Q4_K_M.gguf") + args + " --json");
+  ASSERT_EQ(l.exit_code, 0) << l.err;
+  const json t = json::parse(r.out)["texts"][0], lt = json::parse(l.out)["texts"][0];
+  EXPECT_EQ(t["kld_lower_bound"], true);
+  EXPECT_EQ(t["kld_top_k"], 10);
+  EXPECT_NEAR(t["ppl"]["value"].get<double>(), lt["ppl"]["value"].get<double>(), 1e-9);
+  EXPECT_LE(t["kld"]["mean"].get<double>(), lt["kld"]["mean"].get<double>());
+  const test::CommandResult table = test::run_bitdial("eval -m " + server.url() + " --model-name q4" + args);
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("KL (top-10 bound) mean"), std::string::npos) << table.out;
 }
 
 }  // namespace
