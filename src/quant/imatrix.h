@@ -1,7 +1,7 @@
 // The importance matrix: per matmul weight, the mean squared activation of each input column over the
 // calibration tokens (E[x_c^2]), which weights each column's rounding error when a row is quantized
 // (blocks/traits.h QuantizeRowFn `importance`). Collected with an ActivationObserver, stored as GGUF
-// (layout in docs/imatrix.md).
+// in llama.cpp's imatrix layout plus bitdial's model identity keys (docs/imatrix.md).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,17 @@ struct ImatrixEntry {
   std::vector<float> mean_sq() const;
 };
 
+// The shape of the model the statistics were collected on; empty/zero when the file does not say
+// (imatrix files written by llama.cpp carry no model identity).
+struct ImatrixModelId {
+  std::string arch;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_ff = 0;
+  int64_t n_vocab = 0;
+  bool known() const { return !arch.empty(); }
+};
+
 class Imatrix {
  public:
   // Weight name -> statistics, for every matrix the model multiplies by.
@@ -29,6 +40,7 @@ class Imatrix {
   std::string model_source;   // model file they were collected on
   int64_t n_ctx = 0;
   int64_t n_chunks = 0;
+  ImatrixModelId model;
 
   const ImatrixEntry* find(const std::string& weight) const;
 
@@ -37,6 +49,14 @@ class Imatrix {
   // Throws bitdial::Error "<path>: ..." when the file is not an imatrix GGUF or an entry is malformed.
   static Imatrix load(const std::string& path);
 };
+
+// The model's identity as recorded in an imatrix file.
+ImatrixModelId imatrix_model_id(const LlamaModel& model);
+
+// The GGUF names of the matrices whose inputs an imatrix covers, in model order: per layer q k v o
+// gate up down, then the output projection ("output.weight", or "token_embd.weight" for a tied model,
+// whose output multiplies by the embedding table). An untied token_embd is a lookup, not a product.
+std::vector<std::string> imatrix_weight_names(const LlamaModel& model);
 
 // Observer that accumulates an Imatrix for every weight fed by each site.
 class ImatrixCollector : public ActivationObserver {
@@ -47,11 +67,21 @@ class ImatrixCollector : public ActivationObserver {
 
  private:
   const LlamaModel& model_;
+  std::string output_name_;       // what MatmulSite::output_in feeds
+  std::vector<double> scratch_;   // (cols) this call's sums, shared by the weights of one site
   Imatrix imatrix_;
 };
 
 // Weights of `model` whose entry is missing, has the wrong column count, or saw fewer than
 // min_tokens tokens: one line each ("blk.3.ffn_down.weight: no activations").
 std::vector<std::string> imatrix_coverage_problems(const Imatrix& imatrix, const LlamaModel& model, int64_t min_tokens);
+
+// Whether `imatrix` (read from imatrix_path) belongs to `model`: a recorded model identity that
+// differs, entries naming matrices the model does not have or with another column count, and model
+// matrices without an entry. One line each; empty when they match.
+std::vector<std::string> imatrix_model_mismatches(const Imatrix& imatrix, const LlamaModel& model);
+// Throws bitdial::Error "<imatrix_path>: does not match model <model>: <first problem> (+N more)"
+// when imatrix_model_mismatches is not empty — what `quantize --imatrix` calls before using it.
+void check_imatrix_for_model(const Imatrix& imatrix, const LlamaModel& model, const std::string& imatrix_path);
 
 }  // namespace bitdial
