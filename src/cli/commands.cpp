@@ -11,6 +11,8 @@ const std::vector<Command>& commands() {
       {"bench", run_bench},
       {"synth", run_synth},
       {"eval", run_eval},
+      {"quantize", run_quantize},
+      {"imatrix", run_imatrix},
   };
   return table;
 }

@@ -21,5 +21,7 @@ int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_synth(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_quantize(int argc, char** argv);
+int run_imatrix(int argc, char** argv);
 
 }  // namespace bitdial::cli
