@@ -1,4 +1,5 @@
-// bitdial quantize IN OUT --type T [--override RE=T]... [--dry-run] [--threads N]
+// bitdial quantize IN OUT --type T [--override RE=T]... [--imatrix F] [--method rtn|gptq|awq] [--calib F]
+//                  [--budget-bpw B | --budget-bytes N] [--dry-run] [--threads N]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "quant/quantize_job.h"
 #include "quant/quantize_model.h"
 #include "quant/recipe.h"
 
@@ -83,6 +86,40 @@ void print_totals(const QuantPlan& plan, const char* verb) {
   if (!fb.empty()) std::printf("%s\n", fb.c_str());
 }
 
+std::vector<TensorType> parse_type_list(const std::string& list) {
+  std::vector<TensorType> types;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string name = list.substr(start, comma - start);
+    const std::optional<TensorType> t = type_from_name(name);
+    if (!t) fail("--budget-types: '", name, "' is not a tensor type");
+    types.push_back(*t);
+    start = comma + 1;
+  }
+  return types;
+}
+
+// The solver's table: per group, each candidate's bytes and measured damage, the chosen one marked.
+void print_budget(const BudgetReport& b) {
+  std::printf("budget: %llu bytes for the matrices; damage = mean KL divergence from the input model over %lld calibration positions%s\n",
+              static_cast<unsigned long long>(b.tensor_budget), static_cast<long long>(b.positions),
+              b.table_reused ? " (table reused from --budget-table)" : "");
+  size_t w = 5;
+  for (const BudgetGroup& g : b.table) w = std::max(w, g.name.size());
+  for (size_t gi = 0; gi < b.table.size(); ++gi) {
+    const BudgetGroup& g = b.table[gi];
+    const BudgetOption& c = g.options[b.allocation.choice[gi]];
+    std::printf("  %-*s  %-6s %9llu B  %.6f   |", static_cast<int>(w), g.name.c_str(), type_name(c.type),
+                static_cast<unsigned long long>(c.bytes), c.damage);
+    for (const BudgetOption& o : g.options) std::printf(" %s %.2e", type_name(o.type), o.damage);
+    std::printf("\n");
+  }
+  std::printf("budget: predicted damage %.6f (sum of the chosen rows)", b.predicted);
+  if (b.measured) std::printf(", measured %.6f (the written file on the same text)", *b.measured);
+  std::printf("\n");
+}
+
 }  // namespace
 
 int run_quantize(int argc, char** argv) {
@@ -95,13 +132,19 @@ int run_quantize(int argc, char** argv) {
       "renamed when complete (Ctrl-C leaves nothing). A safetensors file or Hugging Face folder is first\n"
       "converted to a temporary GGUF next to OUT. Details: docs/quantize.md.\n\n" +
           presets_help() +
-          "\nNot built yet (accepted by the parser, rejected with a message): --imatrix, --method gptq|awq,\n"
-          "--calib, --budget-bpw, --budget-bytes.\n"
+          "\nImportance and methods: --imatrix weights each column's rounding error by E[x^2] (bitdial imatrix);\n"
+          "--method gptq rounds column by column and spreads the error onto the columns left (Hessian from\n"
+          "--calib text); --method awq rescales input channels (folded into the norms) and clips weights.\n"
+          "Budgets: --budget-bpw B or --budget-bytes N measure every matrix's damage (mean KL on --calib text)\n"
+          "in every candidate type, choose the per-tensor types that minimise the summed damage within the\n"
+          "budget, print the allocation, and measure the written file's damage against the prediction.\n"
           "\nexamples:\n"
           "  bitdial quantize model-f16.gguf model-q4_k_m.gguf --type Q4_K_M\n"
           "  bitdial quantize model-f16.gguf out.gguf --type q4_0 --override 'blk\\.[0-3]\\.ffn_down\\.weight=q8_0'\n"
           "  bitdial quantize ./Llama-3.2-1B/ llama-q8_0.gguf --type q8_0 --threads 8\n"
-          "  bitdial quantize model-f16.gguf out.gguf --type Q3_K_M --dry-run",
+          "  bitdial quantize model-f16.gguf out.gguf --type Q3_K_M --dry-run\n"
+          "  bitdial quantize model-f16.gguf out.gguf --type q4_0 --method gptq --calib wiki.txt\n"
+          "  bitdial quantize model-f16.gguf out.gguf --type Q4_K_M --imatrix im.gguf --budget-bpw 4.5 --calib wiki.txt",
       "bitdial quantize"};
   std::string in, out, type, imatrix, method = "rtn", calib;
   std::vector<std::string> overrides;
@@ -115,34 +158,54 @@ int run_quantize(int argc, char** argv) {
   app.add_option("--override", overrides, "REGEX=TYPE: tensors whose whole name matches get TYPE (repeatable; later wins)");
   app.add_flag("--dry-run", dry_run, "print the per-tensor plan, output size and bits per weight; write nothing");
   app.add_option("--threads,-t", threads, "threads (default: all cores); the output bytes do not depend on it");
-  app.add_option("--imatrix", imatrix, "importance matrix from `bitdial imatrix` (not built yet)");
-  app.add_option("--method", method, "rtn (round to nearest) | gptq | awq (gptq and awq not built yet)");
-  app.add_option("--calib", calib, "calibration text for --method gptq|awq (not built yet)");
-  app.add_option("--budget-bpw", budget_bpw, "average bits per weight to fit (not built yet)");
-  app.add_option("--budget-bytes", budget_bytes, "output bytes to fit (not built yet)");
+  QuantizeJob job;
+  std::string budget_types, budget_group;
+  app.add_option("--imatrix", imatrix, "importance matrix from `bitdial imatrix` (weights each column's rounding error)");
+  app.add_option("--min-tokens", job.min_imatrix_tokens, "imatrix entries with fewer tokens are used unweighted, with a warning")
+      ->capture_default_str();
+  app.add_option("--method", method, "rtn (round to nearest) | gptq | awq");
+  app.add_option("--calib", calib, "calibration text (gptq, awq, budgets)");
+  app.add_option("--ctx", job.calib_ctx, "calibration context: tokens per chunk")->capture_default_str();
+  app.add_option("--calib-chunks", job.calib_chunks, "use only the first N calibration chunks (0: all)")->capture_default_str();
+  app.add_flag("--act-order", job.gptq.act_order, "gptq: visit columns by decreasing Hessian diagonal");
+  app.add_option("--damp", job.gptq.percdamp, "gptq: dampening as a fraction of the mean Hessian diagonal")->capture_default_str();
+  app.add_option("--budget-bpw", budget_bpw, "fit this many bits per weight on average (tensor data / weights)");
+  app.add_option("--budget-bytes", budget_bytes, "fit this output file size in bytes");
+  app.add_option("--budget-types", budget_types, "comma-separated candidate types for the solver (default: q2_K..q8_0, f16)");
+  app.add_option("--budget-group", budget_group, "tensor | kind: solve per matrix or per kind across layers (default: tensor up to 64 matrices)");
+  app.add_option("--budget-chunks", job.budget_chunks, "calibration chunks the damage table is measured on")->capture_default_str();
+  app.add_option("--budget-table", job.budget_table_path,
+                 "JSON file for the measured damage table: reused when model, text, imatrix and candidates match, else written");
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
-  const auto not_built = [](const char* flag) { fail(flag, " is not built yet (this build quantizes with --method rtn only)"); };
-  if (!imatrix.empty()) not_built("--imatrix");
-  if (method != "rtn") {
-    if (method != "gptq" && method != "awq") fail("--method '", method, "' is not rtn, gptq or awq");
-    not_built(method == "gptq" ? "--method gptq" : "--method awq");
-  }
-  if (!calib.empty()) not_built("--calib");
-  if (app.count("--budget-bpw") > 0) not_built("--budget-bpw");
-  if (app.count("--budget-bytes") > 0) not_built("--budget-bytes");
   if (threads < 0) fail("--threads ", threads, " is negative");
-
-  QuantizeOptions opt;
+  QuantizeOptions& opt = job.write;
   opt.recipe.preset = find_quant_preset(type).name;
   for (const std::string& o : overrides) opt.recipe.overrides.push_back(parse_type_override(o));
   opt.threads = threads;
+  job.gptq.n_threads = threads;
   opt.warn = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  job.in = in;
+  job.out = out;
+  job.imatrix_path = imatrix;
+  job.method = parse_quant_method(method);
+  job.calib_path = calib;
+  if (app.count("--budget-bpw") > 0) job.budget_bpw = budget_bpw;
+  if (app.count("--budget-bytes") > 0) job.budget_bytes = budget_bytes;
+  if (!budget_types.empty()) job.budget_candidates = parse_type_list(budget_types);
+  if (!budget_group.empty()) {
+    if (budget_group != "tensor" && budget_group != "kind") fail("--budget-group '", budget_group, "' is not tensor or kind");
+    job.budget_grouping = budget_group == "tensor" ? BudgetGrouping::tensor : BudgetGrouping::kind;
+  }
+  if (!calib.empty() && job.method == QuantMethod::rtn && !job.budget_bpw && !job.budget_bytes)
+    fail("--calib is only used by --method gptq|awq and budgets; with round to nearest use --imatrix");
 
   if (dry_run) {
-    const QuantPlan plan = plan_model_quantization(in, out, opt);
-    print_table(plan);
-    print_totals(plan, "dry run:");
+    job.dry_run = true;
+    const QuantizeJobResult r = run_quantize_job(job);
+    print_table(r.plan);
+    if (r.budget) print_budget(*r.budget);
+    print_totals(r.plan, "dry run:");
     return 0;
   }
 
@@ -160,9 +223,9 @@ int run_quantize(int argc, char** argv) {
     std::signal(SIGTERM, old_term);
   };
   const auto t0 = std::chrono::steady_clock::now();
-  QuantizeResult r;
+  QuantizeJobResult r;
   try {
-    r = quantize_model(in, out, opt);
+    r = run_quantize_job(job);
   } catch (...) {
     restore();
     throw;
@@ -170,7 +233,8 @@ int run_quantize(int argc, char** argv) {
   restore();
   if (progress) progress->finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.plan.file_bytes = r.file_bytes;
+  if (!r.method_summary.empty()) std::printf("%s\n", r.method_summary.c_str());
+  if (r.budget) print_budget(*r.budget);
   print_totals(r.plan, "wrote");
   std::printf("%s: %.2f s\n", out.c_str(), seconds);
   return 0;

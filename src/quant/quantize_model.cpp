@@ -156,46 +156,33 @@ bool has_gguf_magic(const std::string& path) {
   return f.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0;
 }
 
-// The input as a GGUF: the file itself, or a temporary conversion of a safetensors input, removed
-// when this object dies (success, error or cancellation alike).
-class GgufInput {
- public:
-  GgufInput(const std::string& in, const std::string& out, const QuantizeOptions& opt) {
-    std::error_code ec;
-    if (!fs::exists(in, ec)) fail(in, ": no such file or folder");
-    if (!fs::is_directory(in, ec) && has_gguf_magic(in)) {
-      file_ = std::make_unique<GgufFile>(GgufFile::open(in));
-      return;
-    }
-    temp_ = out + ".src-tmp.gguf";
-    if (opt.warn) opt.warn(concat(in, " is not a GGUF: converting it to the temporary ", temp_, " first (removed afterwards)"));
-    try {
-      convert_model(in, temp_, {});
-      file_ = std::make_unique<GgufFile>(GgufFile::open(temp_));
-    } catch (...) {
-      fs::remove(temp_, ec);
-      throw;
-    }
-    converted_from_ = in;
-  }
-  ~GgufInput() {
-    file_.reset();  // unmap before removing
-    std::error_code ec;
-    if (!temp_.empty()) fs::remove(temp_, ec);
-  }
-  GgufInput(const GgufInput&) = delete;
-  GgufInput& operator=(const GgufInput&) = delete;
-
-  const GgufFile& file() const { return *file_; }
-  const std::string& converted_from() const { return converted_from_; }
-
- private:
-  std::unique_ptr<GgufFile> file_;
-  std::string temp_;
-  std::string converted_from_;
-};
 
 }  // namespace
+
+GgufInput::GgufInput(const std::string& in, const std::string& out, const QuantizeOptions& opt) {
+  std::error_code ec;
+  if (!fs::exists(in, ec)) fail(in, ": no such file or folder");
+  if (!fs::is_directory(in, ec) && has_gguf_magic(in)) {
+    file_ = std::make_unique<GgufFile>(GgufFile::open(in));
+    return;
+  }
+  temp_ = out + ".src-tmp.gguf";
+  if (opt.warn) opt.warn(concat(in, " is not a GGUF: converting it to the temporary ", temp_, " first (removed afterwards)"));
+  try {
+    convert_model(in, temp_, {});
+    file_ = std::make_unique<GgufFile>(GgufFile::open(temp_));
+  } catch (...) {
+    fs::remove(temp_, ec);
+    throw;
+  }
+  converted_from_ = in;
+}
+
+GgufInput::~GgufInput() {
+  file_.reset();  // unmap before removing
+  std::error_code ec;
+  if (!temp_.empty()) fs::remove(temp_, ec);
+}
 
 std::vector<GgufKeyValue> quantized_metadata(const GgufFile& in, uint32_t file_type) {
   std::vector<GgufKeyValue> kv = in.metadata();

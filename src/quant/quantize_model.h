@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,25 @@ QuantPlan plan_model_quantization(const GgufFile& in, const QuantRecipe& recipe)
 // wrong size, a cancelled run, or an I/O failure.
 QuantizeResult write_quantized_model(const GgufFile& in, const QuantPlan& plan, const std::string& out,
                                      const QuantizeOptions& options);
+
+// The input as a GGUF: the file itself, or a temporary conversion of a safetensors file / Hugging Face
+// folder ("<OUT>.src-tmp.gguf", model/convert.h, types as stored), removed when this object dies
+// (success, error or cancellation alike). Throws bitdial::Error naming IN when it does not exist.
+class GgufInput {
+ public:
+  GgufInput(const std::string& in, const std::string& out, const QuantizeOptions& options);
+  ~GgufInput();
+  GgufInput(const GgufInput&) = delete;
+  GgufInput& operator=(const GgufInput&) = delete;
+
+  const GgufFile& file() const { return *file_; }
+  const std::string& converted_from() const { return converted_from_; }
+
+ private:
+  std::unique_ptr<GgufFile> file_;
+  std::string temp_;
+  std::string converted_from_;
+};
 
 // Path-level entry points. IN is a GGUF, or a safetensors file / Hugging Face folder: that is first
 // converted (model/convert.h, types as stored) to a temporary GGUF "<OUT>.src-tmp.gguf" next to OUT,

@@ -25,6 +25,7 @@ class KlReference {
   KlReference(const LlamaModel& base, const CalibrationSet& calib, int64_t n_seq = 4);
   // Mean over every position of every chunk of KL(P_base || P_cand), nats (eval/perplexity.h direction).
   double mean_kl(const LlamaModel& cand) const;
+  int64_t n_chunks() const { return static_cast<int64_t>(calib_.chunks.size()); }
   int64_t n_positions() const { return static_cast<int64_t>(calib_.chunks.size()) * calib_.n_ctx; }
   uint64_t bytes() const;
 

@@ -181,9 +181,10 @@ TEST(Quantize, BadInputExitsOneWithOneLineAndWritesNothing) {
       {base + " --type Q4_0 --override 'blk\\.9\\..*=q8_0'", "matches no matrix"},
       {base + " --type Q4_0 --override 'blk\\..*=q9_0'", "unknown type 'q9_0'"},
       {base + " --type Q4_0 --override 'blk[=q8_0'", "invalid regular expression"},
-      {base + " --type Q4_0 --imatrix x.dat", "not built yet"},
-      {base + " --type Q4_0 --method gptq", "not built yet"},
-      {base + " --type Q4_0 --budget-bpw 4.5", "not built yet"},
+      {base + " --type Q4_0 --method gptq", "--method gptq needs calibration text: --calib FILE"},
+      {base + " --type Q4_0 --method slow", "--method 'slow' is not rtn, gptq or awq"},
+      {base + " --type Q4_0 --budget-bpw 4.5", "a size budget needs calibration text"},
+      {base + " --type Q4_0 --budget-bpw 4.5 --budget-bytes 9 --calib x.txt", "not both"},
       {"quantize " + dir.file("missing.gguf") + " " + out + " --type Q4_0", "no such file"},
       {"quantize " + stories() + " --type Q4_0", "OUT"},
   };
@@ -212,7 +213,7 @@ TEST(Quantize, OverridesApplyAndHelpNamesThePresets) {
   const test::CommandResult h = test::run_bitdial("quantize --help");
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("Q4_K_M"), std::string::npos);
-  EXPECT_NE(h.out.find("not built yet"), std::string::npos);
+  EXPECT_NE(h.out.find("--budget-bpw"), std::string::npos);
 }
 
 TEST(Quantize, RequantizingWarnsAndStillWorks) {
