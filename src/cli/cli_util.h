@@ -1,5 +1,5 @@
-// Small helpers shared by the subcommand files: CLI11 parsing with bitdial's exit codes (2 for
-// usage errors, 0 for --help) and JSON printing that tolerates non-UTF-8 bytes in token strings.
+// Small helpers shared by the subcommand files: CLI11 parsing with bitdial's exit codes (1 for
+// usage errors, like every other bad input; 0 for --help) and JSON printing that tolerates non-UTF-8 bytes in token strings.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -25,7 +25,9 @@ void print_usage(std::FILE* out) {
       "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n"
       "  bench -m MODEL [-p N] [-n N]     prompt / generation tokens/s, peak memory, bandwidth, decode efficiency\n"
       "  synth --preset NAME -o OUT       random-weight model of a real shape (--type, --vocab, --seed)\n"
-      "  eval -m MODEL [-b BASE] [--text F] [--task F.jsonl]  perplexity, KL divergence, task accuracy, paired stats\n",
+      "  eval -m MODEL [-b BASE] [--text F] [--task F.jsonl]  perplexity, KL divergence, task accuracy, paired stats\n"
+      "  imatrix MODEL --calib F -o OUT   importance matrix: mean squared activation per input column of every matrix\n"
+      "  quantize IN OUT --type T         presets, --override, --imatrix, --method rtn|gptq|awq, --budget-bpw/--budget-bytes\n",
       out);
 }
 

@@ -169,6 +169,10 @@ int run_quantize(int argc, char** argv) {
   app.add_option("--calib-chunks", job.calib_chunks, "use only the first N calibration chunks (0: all)")->capture_default_str();
   app.add_flag("--act-order", job.gptq.act_order, "gptq: visit columns by decreasing Hessian diagonal");
   app.add_option("--damp", job.gptq.percdamp, "gptq: dampening as a fraction of the mean Hessian diagonal")->capture_default_str();
+  std::string gptq_pass;
+  app.add_option("--gptq-pass", gptq_pass,
+                 "layer: Hessians layer by layer from the partly quantized model (n_layer calibration passes); once: one "
+                 "pass over the unquantized model (default: layer up to 200M weights, else once)");
   app.add_option("--budget-bpw", budget_bpw, "fit this many bits per weight on average (tensor data / weights)");
   app.add_option("--budget-bytes", budget_bytes, "fit this output file size in bytes");
   app.add_option("--budget-types", budget_types, "comma-separated candidate types for the solver (default: q2_K..q8_0, f16)");
@@ -192,6 +196,10 @@ int run_quantize(int argc, char** argv) {
   job.calib_path = calib;
   if (app.count("--budget-bpw") > 0) job.budget_bpw = budget_bpw;
   if (app.count("--budget-bytes") > 0) job.budget_bytes = budget_bytes;
+  if (!gptq_pass.empty()) {
+    if (gptq_pass != "layer" && gptq_pass != "once") fail("--gptq-pass '", gptq_pass, "' is not layer or once");
+    job.gptq_sequential = gptq_pass == "layer";
+  }
   if (!budget_types.empty()) job.budget_candidates = parse_type_list(budget_types);
   if (!budget_group.empty()) {
     if (budget_group != "tensor" && budget_group != "kind") fail("--budget-group '", budget_group, "' is not tensor or kind");

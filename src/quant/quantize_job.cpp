@@ -199,9 +199,11 @@ QuantizeJobResult run_quantize_job(const QuantizeJob& job) {
     if (job.method == QuantMethod::gptq) {
       GptqOptions g = job.gptq;
       g.progress = job.log;
+      g.sequential = job.gptq_sequential.value_or(plan.n_elements <= QuantizeJob::kGptqSequentialMaxWeights);
       method = run_gptq(*model, calib, types, g);
       r.method_summary = concat("gptq: ", method.encoded.size(), " matrices rounded with error feedback on ", calib.n_tokens(),
-                                " calibration tokens (others: round to nearest)");
+                                " calibration tokens, Hessians ", g.sequential ? "layer by layer" : "from one pass",
+                                " (others: round to nearest)");
     } else {
       AwqOptions a = job.awq;
       a.progress = job.log;

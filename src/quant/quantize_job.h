@@ -43,6 +43,10 @@ struct QuantizeJob {
   int64_t budget_chunks = 8;        // calibration chunks the damage table is measured on
   std::string budget_table_path;    // "" : none; else reuse the table there when its inputs match, save it otherwise
   GptqOptions gptq;
+  // GPTQ Hessians layer by layer from the partly quantized model (n_layer calibration passes) or from the
+  // unquantized model in one pass. Unset: layer by layer up to kGptqSequentialMaxWeights weights.
+  std::optional<bool> gptq_sequential;
+  static constexpr uint64_t kGptqSequentialMaxWeights = 200'000'000;
   AwqOptions awq;
   bool dry_run = false;             // plan (and solve a budget) but write nothing
   std::FILE* log = stderr;          // progress bars and stage lines; nullptr: silent
