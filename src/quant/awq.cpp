@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -47,7 +49,9 @@ struct SiteStats {
 
 class AwqCollector : public ActivationObserver {
  public:
-  AwqCollector(int64_t n_layer, int64_t max_tokens, uint64_t seed) : max_tokens_(std::max<int64_t>(1, max_tokens)) {
+  // only_layer >= 0: keep the statistics of that layer alone (and of output_in); -1: every layer.
+  AwqCollector(int64_t n_layer, int64_t max_tokens, uint64_t seed, int64_t only_layer = -1)
+      : max_tokens_(std::max<int64_t>(1, max_tokens)), only_layer_(only_layer) {
     stats_.resize(static_cast<size_t>(n_layer));
     for (int64_t l = 0; l < n_layer; ++l)
       for (size_t s = 0; s < kSites.size(); ++s) stats_[static_cast<size_t>(l)][s].rng.seed(seed + 1000003ull * l + 7919ull * s);
@@ -56,6 +60,7 @@ class AwqCollector : public ActivationObserver {
 
   void on_matmul_input(MatmulSite site, int64_t layer, const float* x, int64_t n_tokens, int64_t cols) override {
     BITDIAL_ASSERT(site == MatmulSite::output_in || (layer >= 0 && layer < static_cast<int64_t>(stats_.size())));
+    if (site != MatmulSite::output_in && only_layer_ >= 0 && layer != only_layer_) return;
     SiteStats& st = site == MatmulSite::output_in ? output_ : stats_[static_cast<size_t>(layer)][static_cast<size_t>(site)];
     if (st.cols == 0) {
       st.cols = cols;
@@ -85,6 +90,7 @@ class AwqCollector : public ActivationObserver {
 
  private:
   int64_t max_tokens_;
+  int64_t only_layer_;
   std::vector<std::array<SiteStats, 4>> stats_;
   SiteStats output_;
 };
@@ -157,7 +163,7 @@ bool awq_quantizes(TensorType type, int64_t cols) {
 }
 
 double awq_output_error(const AwqMatrix& w, std::span<const float> stored, const Eigen::MatrixXd& gram,
-                        std::span<const float> s) {
+                        std::span<const float> s, AwqTarget target) {
   const int64_t n = w.rows * w.cols;
   BITDIAL_ASSERT(static_cast<int64_t>(stored.size()) == n && static_cast<int64_t>(w.values.size()) == n);
   BITDIAL_ASSERT(gram.rows() == w.cols && gram.cols() == w.cols);
@@ -172,7 +178,12 @@ double awq_output_error(const AwqMatrix& w, std::span<const float> stored, const
       const double qv = s.empty() ? deq[i] : static_cast<double>(deq[i]) / s[static_cast<size_t>(c)];
       d(r, c) = static_cast<double>(w.values[i]) - qv;
     }
-  return (d * gram).cwiseProduct(d).sum();
+  if (target.empty()) return (d * gram).cwiseProduct(d).sum();
+  const Eigen::Map<const RowMatrixF> wf(w.values.data(), w.rows, w.cols);
+  const RowMatrixD wd = wf.cast<double>();
+  double err = (d * gram).cwiseProduct(d).sum() + 2 * (d * *target.cross).cwiseProduct(wd).sum();
+  if (target.delta != nullptr) err += (wd * *target.delta).cwiseProduct(wd).sum();
+  return err;
 }
 
 std::vector<float> awq_scales(std::span<const float> mean_abs, double alpha) {
@@ -196,7 +207,7 @@ std::vector<float> awq_scales(std::span<const float> mean_abs, double alpha) {
 }
 
 AwqScaleSearch awq_search_scales(std::span<const AwqMatrix> group, std::span<const float> mean_abs,
-                                 const Eigen::MatrixXd& gram, const AwqOptions& options) {
+                                 const Eigen::MatrixXd& gram, const AwqOptions& options, AwqTarget target) {
   if (group.empty()) fail("awq: scale search over an empty group");
   const int64_t cols = static_cast<int64_t>(mean_abs.size());
   for (const AwqMatrix& w : group) {
@@ -220,7 +231,7 @@ AwqScaleSearch awq_search_scales(std::span<const AwqMatrix> group, std::span<con
       stored = w.values;
       for (int64_t r = 0; r < w.rows; ++r)
         for (int64_t c = 0; c < cols; ++c) stored[static_cast<size_t>(r * cols + c)] *= s[static_cast<size_t>(c)];
-      err += awq_output_error(w, stored, gram, s);
+      err += awq_output_error(w, stored, gram, s, target);
     }
     out.errors.push_back(err);
     // A fixed alpha is taken as given; a searched one must beat every smaller alpha strictly.
@@ -235,14 +246,14 @@ AwqScaleSearch awq_search_scales(std::span<const AwqMatrix> group, std::span<con
   return out;
 }
 
-AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const AwqOptions& options) {
+AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const AwqOptions& options, AwqTarget target) {
   if (!awq_quantizes(w.type, w.cols)) fail("awq: ", w.name, ": type ", type_name(w.type), " is not clipped");
   BITDIAL_ASSERT(gram.rows() == w.cols && gram.cols() == w.cols);
   const TypeTraits& tr = type_traits(w.type);
   const int64_t bs = tr.info().block_size, nb = w.cols / bs, cols = w.cols;
   const std::vector<float> original = w.values;
   AwqClipSearch out;
-  out.error_before = awq_output_error(w, original, gram);
+  out.error_before = awq_output_error(w, original, gram, {}, target);
   out.blocks = w.rows * nb;
   std::vector<double> ratios;
   const int n = std::max(1, options.n_clip);
@@ -262,7 +273,13 @@ AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const A
     // d = w - q for the row as encoded now; gd = G d, kept current as blocks change.
     Eigen::VectorXd d(cols);
     for (int64_t c = 0; c < cols; ++c) d(c) = static_cast<double>(wr[c]) - row_deq[static_cast<size_t>(c)];
+    // With a float target the row error gains 2 d^T C w (w fixed): fold C w into gd.
     Eigen::VectorXd gd = gram * d;
+    if (!target.empty()) {
+      Eigen::VectorXd wv(cols);
+      for (int64_t c = 0; c < cols; ++c) wv(c) = wr[c];
+      gd += *target.cross * wv;
+    }
     std::vector<double> chosen(static_cast<size_t>(nb), 1.0);
     Eigen::VectorXd db(bs);
     for (int pass = 0; pass < std::max(1, options.clip_passes); ++pass) {
@@ -312,7 +329,7 @@ AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const A
   out.mean_ratio = out.blocks > 0 ? ratio_sum / static_cast<double>(out.blocks) : 1.0;
   AwqMatrix reference = w;
   reference.values = original;
-  out.error_after = awq_output_error(reference, w.values, gram);
+  out.error_after = awq_output_error(reference, w.values, gram, {}, target);
   return out;
 }
 
@@ -320,8 +337,39 @@ MethodResult run_awq(const LlamaModel& model, const CalibrationSet& calib, const
                      const AwqOptions& options, AwqReport* report) {
   const LlamaHparams& hp = model.hparams();
   if (calib.chunks.empty()) fail("awq: ", calib.source, ": no calibration chunks");
-  AwqCollector collector(hp.n_layer, options.max_tokens, options.seed);
-  run_calibration(model, calib, collector, CalibrationRunOptions{.n_seq = options.n_seq, .progress = options.progress, .label = "awq"});
+  const bool seq = options.sequential;
+  const bool fp_target = seq && options.fp_target;
+  const bool split = seq && options.split_layers;
+  const std::string n_pass = std::to_string((split ? 2 : 1) * hp.n_layer + 1);
+  auto calibrate = [&](const LlamaModel& m, AwqCollector& c, const std::string& label) {
+    run_calibration(m, calib, c, CalibrationRunOptions{.n_seq = options.n_seq, .progress = options.progress, .label = label});
+  };
+  // The float model's statistics: everything in one-pass mode, the float target X_fp in sequential mode.
+  std::unique_ptr<AwqCollector> floats;
+  if (!seq || fp_target) {
+    floats = std::make_unique<AwqCollector>(hp.n_layer, options.max_tokens, options.seed);
+    calibrate(model, *floats, seq ? "awq float" : "awq");
+  }
+  // Sequential: `work` holds the AWQ-scaled, quantized layers done so far (as the writer will encode them).
+  std::optional<LlamaModel> work;
+  if (seq) work.emplace(model);
+  std::unique_ptr<AwqCollector> current;
+  auto stats_for = [&](int64_t il, const std::string& label) -> const AwqCollector& {
+    if (!seq) return *floats;
+    current = std::make_unique<AwqCollector>(hp.n_layer, options.max_tokens, options.seed, il);
+    calibrate(*work, *current, label);
+    return *current;
+  };
+  // The float-target matrices C = X^T (X_fp - X) and E = (X_fp - X)^T (X_fp - X) over the sampled rows;
+  // the reservoir of both runs keeps the same token positions (same seed, same token stream).
+  auto target_of = [&](const SiteStats& q, const SiteStats& f, Eigen::MatrixXd& cross, Eigen::MatrixXd& delta) {
+    BITDIAL_ASSERT(q.n_seen == f.n_seen && q.n_kept == f.n_kept && q.cols == f.cols);
+    Eigen::Map<const RowMatrixF> xq(q.sample.data(), q.n_kept, q.cols), xf(f.sample.data(), f.n_kept, f.cols);
+    const Eigen::MatrixXd x = xq.cast<double>();
+    const Eigen::MatrixXd dx = xf.cast<double>() - x;
+    cross = x.transpose() * dx;
+    delta = dx.transpose() * dx;
+  };
 
   MethodResult result;
   const int64_t group = hp.n_head / hp.n_head_kv, hd = hp.head_dim;
@@ -333,107 +381,132 @@ MethodResult run_awq(const LlamaModel& model, const CalibrationSet& calib, const
     for (const MatmulSite site : kSites)
       for (const std::string& name : matmul_site_weights(site, il)) mats[name] = load_matrix(model, name, types, planned[name]);
     std::vector<float> attn_norm = layer.attn_norm, ffn_norm = layer.ffn_norm, bv = layer.bv;
-    bool attn_norm_changed = false, ffn_norm_changed = false, bv_changed = false;
-    std::set<std::string> changed;
     struct Scaled {
       std::vector<std::string> searched;
       std::vector<float> s;
-      Eigen::MatrixXd gram;
+      Eigen::MatrixXd gram, cross, delta;
       size_t report_index;
     };
     std::vector<Scaled> scaled;
     std::vector<AwqGroupReport> reports;
+    // Sequential (split): the attention half and the FFN half get a calibration pass each, so ffn_in and
+    // ffn_mid see layer il's quantized attention. The folds stay within a half (v in attn_in and attn_out's
+    // target; up in ffn_in and ffn_mid's), so each half is finished (clipped, applied) before the next.
+    const int n_half = split ? 2 : 1;
+    for (int half = 0; half < n_half; ++half) {
+      scaled.clear();
+      const AwqCollector& collector = stats_for(il, "awq " + std::to_string(n_half * il + half + 1) + "/" + n_pass);
+      const std::vector<MatmulSite> half_sites = n_half == 1 ? std::vector<MatmulSite>(kSites.begin(), kSites.end())
+                                                           : std::vector<MatmulSite>(kSites.begin() + 2 * half, kSites.begin() + 2 * half + 2);
+      bool attn_norm_changed = false, ffn_norm_changed = false, bv_changed = false;
+      std::set<std::string> changed;
 
-    for (const MatmulSite site : kSites) {
-      AwqGroupReport rep;
-      rep.layer = il;
-      rep.site = site;
-      const std::vector<std::string> names = matmul_site_weights(site, il);
-      const SiteStats& st = collector.stats(il, site);
-      const std::string fold_into = site == MatmulSite::attn_out ? p + "attn_v.weight" : site == MatmulSite::ffn_mid ? p + "ffn_up.weight" : "";
-      for (const std::string& n : names)
-        if (planned[n] && awq_quantizes(mats[n].type, mats[n].cols)) rep.searched.push_back(n);
-      for (const std::string& n : names)
-        if (!planned[n]) rep.skipped = n + " has no planned type";
-      if (!fold_into.empty() && !planned[fold_into]) rep.skipped = fold_into + " (the fold target) has no planned type";
-      if (rep.searched.empty() && rep.skipped.empty()) rep.skipped = "no matrix planned as a block type that fits its rows";
-      if (st.n_seen == 0 && rep.skipped.empty()) rep.skipped = "no calibration activations";
-      if (!rep.skipped.empty()) {
-        rep.searched.clear();
-        reports.push_back(rep);
-        continue;
-      }
-      std::vector<float> mean_abs = mean_abs_of(st);
-      if (site == MatmulSite::attn_out && group > 1) {
-        // GQA: v row (kvh, d) feeds output column (h, d) of every query head h in kvh's group, so the fold
-        // needs one scale per shared channel: tie the group's magnitudes to their mean.
-        for (int64_t kvh = 0; kvh < hp.n_head_kv; ++kvh)
-          for (int64_t dd = 0; dd < hd; ++dd) {
-            double m = 0;
-            for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) m += mean_abs[static_cast<size_t>(h * hd + dd)];
-            for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) mean_abs[static_cast<size_t>(h * hd + dd)] = static_cast<float>(m / group);
-          }
-      }
-      Eigen::MatrixXd gram = gram_of(st);
-      std::vector<AwqMatrix> members;
-      for (const std::string& n : rep.searched) members.push_back(mats[n]);
-      const AwqScaleSearch found = awq_search_scales(members, mean_abs, gram, options);
-      rep.alpha = found.alpha;
-      rep.error_plain = found.error_plain;
-      rep.error_scaled = rep.error_clipped = found.error;
-      const std::vector<float>& s = found.scales;
-      // Fold (§3.2): W x = (W diag(s)) (x / s); every matrix reading the input is scaled, the producer divided.
-      for (const std::string& n : names) {
-        scale_columns(mats[n], s);
-        changed.insert(n);
-      }
-      switch (site) {
-        case MatmulSite::attn_in:
-          for (size_t c = 0; c < attn_norm.size(); ++c) attn_norm[c] /= s[c];
-          attn_norm_changed = true;
-          break;
-        case MatmulSite::ffn_in:
-          for (size_t c = 0; c < ffn_norm.size(); ++c) ffn_norm[c] /= s[c];
-          ffn_norm_changed = true;
-          break;
-        case MatmulSite::attn_out:
-          // Row j = (kvh, d) of v produces output column (kvh * group, d) (and its tied siblings).
-          for (int64_t j = 0; j < hp.kv_dim(); ++j) {
-            const float sj = s[static_cast<size_t>((j / hd) * group * hd + j % hd)];
-            divide_row(mats[fold_into], j, sj);
-            if (!bv.empty()) {
-              bv[static_cast<size_t>(j)] /= sj;
-              bv_changed = true;
+      for (const MatmulSite site : half_sites) {
+        AwqGroupReport rep;
+        rep.layer = il;
+        rep.site = site;
+        const std::vector<std::string> names = matmul_site_weights(site, il);
+        const SiteStats& st = collector.stats(il, site);
+        const std::string fold_into = site == MatmulSite::attn_out ? p + "attn_v.weight" : site == MatmulSite::ffn_mid ? p + "ffn_up.weight" : "";
+        for (const std::string& n : names)
+          if (planned[n] && awq_quantizes(mats[n].type, mats[n].cols)) rep.searched.push_back(n);
+        for (const std::string& n : names)
+          if (!planned[n]) rep.skipped = n + " has no planned type";
+        if (!fold_into.empty() && !planned[fold_into]) rep.skipped = fold_into + " (the fold target) has no planned type";
+        if (rep.searched.empty() && rep.skipped.empty()) rep.skipped = "no matrix planned as a block type that fits its rows";
+        if (st.n_seen == 0 && rep.skipped.empty()) rep.skipped = "no calibration activations";
+        if (!rep.skipped.empty()) {
+          rep.searched.clear();
+          reports.push_back(rep);
+          continue;
+        }
+        std::vector<float> mean_abs = mean_abs_of(st);
+        if (site == MatmulSite::attn_out && group > 1) {
+          // GQA: v row (kvh, d) feeds output column (h, d) of every query head h in kvh's group, so the fold
+          // needs one scale per shared channel: tie the group's magnitudes to their mean.
+          for (int64_t kvh = 0; kvh < hp.n_head_kv; ++kvh)
+            for (int64_t dd = 0; dd < hd; ++dd) {
+              double m = 0;
+              for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) m += mean_abs[static_cast<size_t>(h * hd + dd)];
+              for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) mean_abs[static_cast<size_t>(h * hd + dd)] = static_cast<float>(m / group);
             }
+        }
+        Eigen::MatrixXd gram = gram_of(st), cross, delta;
+        AwqTarget target;
+        if (fp_target) {
+          target_of(st, floats->stats(il, site), cross, delta);
+          target = AwqTarget{&cross, &delta};
+        }
+        std::vector<AwqMatrix> members;
+        for (const std::string& n : rep.searched) members.push_back(mats[n]);
+        const AwqScaleSearch found = awq_search_scales(members, mean_abs, gram, options, target);
+        rep.alpha = found.alpha;
+        rep.error_plain = found.error_plain;
+        rep.error_scaled = rep.error_clipped = found.error;
+        const std::vector<float>& s = found.scales;
+        // Fold (§3.2): W x = (W diag(s)) (x / s); every matrix reading the input is scaled, the producer divided.
+        for (const std::string& n : names) {
+          scale_columns(mats[n], s);
+          changed.insert(n);
+        }
+        switch (site) {
+          case MatmulSite::attn_in:
+            for (size_t c = 0; c < attn_norm.size(); ++c) attn_norm[c] /= s[c];
+            attn_norm_changed = true;
+            break;
+          case MatmulSite::ffn_in:
+            for (size_t c = 0; c < ffn_norm.size(); ++c) ffn_norm[c] /= s[c];
+            ffn_norm_changed = true;
+            break;
+          case MatmulSite::attn_out:
+            // Row j = (kvh, d) of v produces output column (kvh * group, d) (and its tied siblings).
+            for (int64_t j = 0; j < hp.kv_dim(); ++j) {
+              const float sj = s[static_cast<size_t>((j / hd) * group * hd + j % hd)];
+              divide_row(mats[fold_into], j, sj);
+              if (!bv.empty()) {
+                bv[static_cast<size_t>(j)] /= sj;
+                bv_changed = true;
+              }
+            }
+            changed.insert(fold_into);
+            break;
+          case MatmulSite::ffn_mid:
+            // Up's output channel c multiplies down's input c through silu(gate) * up.
+            for (int64_t c = 0; c < hp.n_ff; ++c) divide_row(mats[fold_into], c, s[static_cast<size_t>(c)]);
+            changed.insert(fold_into);
+            break;
+          case MatmulSite::output_in: break;
+        }
+        scaled.push_back(Scaled{rep.searched, s, std::move(gram), std::move(cross), std::move(delta), reports.size()});
+        reports.push_back(rep);
+      }
+
+      // Clipping (§3.3) on the final float weights, after every fold of the layer (v and up rows are divided
+      // by later groups), against the input the scaled model feeds them: x / s, so G becomes G ./ (s s^T).
+      if (options.clip) {
+        for (Scaled& g : scaled) {
+          const Eigen::MatrixXd gf = folded_gram(g.gram, g.s);
+          Eigen::MatrixXd cf, df;
+          AwqTarget target;
+          if (g.cross.size() > 0) {
+            cf = folded_gram(g.cross, g.s);
+            df = folded_gram(g.delta, g.s);
+            target = AwqTarget{&cf, &df};
           }
-          changed.insert(fold_into);
-          break;
-        case MatmulSite::ffn_mid:
-          // Up's output channel c multiplies down's input c through silu(gate) * up.
-          for (int64_t c = 0; c < hp.n_ff; ++c) divide_row(mats[fold_into], c, s[static_cast<size_t>(c)]);
-          changed.insert(fold_into);
-          break;
-        case MatmulSite::output_in: break;
+          double err = 0;
+          for (const std::string& n : g.searched) err += awq_search_clip(mats[n], gf, options, target).error_after;
+          reports[g.report_index].error_clipped = err;
+        }
       }
-      scaled.push_back(Scaled{rep.searched, s, std::move(gram), reports.size()});
-      reports.push_back(rep);
-    }
 
-    // Clipping (§3.3) on the final float weights, after every fold of the layer (v and up rows are divided
-    // by later groups), against the input the scaled model feeds them: x / s, so G becomes G ./ (s s^T).
-    if (options.clip) {
-      for (Scaled& g : scaled) {
-        const Eigen::MatrixXd gf = folded_gram(g.gram, g.s);
-        double err = 0;
-        for (const std::string& n : g.searched) err += awq_search_clip(mats[n], gf, options).error_after;
-        reports[g.report_index].error_clipped = err;
-      }
+      MethodResult done;
+      for (const std::string& n : changed) done.floats[n] = std::move(mats[n].values);
+      if (attn_norm_changed) done.floats[p + "attn_norm.weight"] = std::move(attn_norm);
+      if (ffn_norm_changed) done.floats[p + "ffn_norm.weight"] = std::move(ffn_norm);
+      if (bv_changed) done.floats[p + "attn_v.bias"] = std::move(bv);
+      if (seq) awq_apply(*work, done, types);
+      for (auto& [n, v] : done.floats) result.floats[n] = std::move(v);
     }
-
-    for (const std::string& n : changed) result.floats[n] = std::move(mats[n].values);
-    if (attn_norm_changed) result.floats[p + "attn_norm.weight"] = std::move(attn_norm);
-    if (ffn_norm_changed) result.floats[p + "ffn_norm.weight"] = std::move(ffn_norm);
-    if (bv_changed) result.floats[p + "attn_v.bias"] = std::move(bv);
     if (options.progress != nullptr) print_report(options.progress, "layer " + std::to_string(il), reports);
     if (report != nullptr) report->groups.insert(report->groups.end(), reports.begin(), reports.end());
   }
@@ -446,27 +519,42 @@ MethodResult run_awq(const LlamaModel& model, const CalibrationSet& calib, const
     rep.layer = hp.n_layer;
     rep.site = MatmulSite::output_in;
     const std::string name = "output.weight";
-    const SiteStats& st = collector.stats(hp.n_layer, MatmulSite::output_in);
     const auto planned = types.find(name);
     if (model.output().data == model.token_embd().data)
       rep.skipped = "output.weight is token_embd (tied)";
     else if (planned == types.end() || !awq_quantizes(planned->second, hp.n_embd))
       rep.skipped = "output.weight is not planned as a block type that fits its rows";
-    else if (st.n_seen == 0)
-      rep.skipped = "no calibration activations";
+    // Sequential: one more pass, through every scaled and quantized layer (only when there is a search).
+    const AwqCollector* collector = rep.skipped.empty() ? &stats_for(hp.n_layer, "awq " + n_pass + "/" + n_pass) : nullptr;
+    if (rep.skipped.empty() && collector->stats(hp.n_layer, MatmulSite::output_in).n_seen == 0) rep.skipped = "no calibration activations";
     if (rep.skipped.empty()) {
+      const SiteStats& st = collector->stats(hp.n_layer, MatmulSite::output_in);
       bool known = false;
       AwqMatrix w = load_matrix(model, name, types, known);
       rep.searched = {name};
       const Eigen::MatrixXd gram = gram_of(st);
-      const AwqScaleSearch found = awq_search_scales(std::span<const AwqMatrix>(&w, 1), mean_abs_of(st), gram, options);
+      Eigen::MatrixXd cross, delta;
+      AwqTarget target;
+      if (fp_target) {
+        target_of(st, floats->stats(hp.n_layer, MatmulSite::output_in), cross, delta);
+        target = AwqTarget{&cross, &delta};
+      }
+      const AwqScaleSearch found = awq_search_scales(std::span<const AwqMatrix>(&w, 1), mean_abs_of(st), gram, options, target);
       rep.alpha = found.alpha;
       rep.error_plain = found.error_plain;
       rep.error_scaled = rep.error_clipped = found.error;
       scale_columns(w, found.scales);
       std::vector<float> norm = model.output_norm();
       for (size_t c = 0; c < norm.size(); ++c) norm[c] /= found.scales[c];
-      if (options.clip) rep.error_clipped = awq_search_clip(w, folded_gram(gram, found.scales), options).error_after;
+      if (options.clip) {
+        Eigen::MatrixXd cf, df;
+        if (fp_target) {
+          cf = folded_gram(cross, found.scales);
+          df = folded_gram(delta, found.scales);
+          target = AwqTarget{&cf, &df};
+        }
+        rep.error_clipped = awq_search_clip(w, folded_gram(gram, found.scales), options, target).error_after;
+      }
       result.floats[name] = std::move(w.values);
       result.floats["output_norm.weight"] = std::move(norm);
     }

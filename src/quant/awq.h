@@ -32,6 +32,15 @@ struct AwqOptions {
   uint64_t seed = 0x417751;     // reservoir sampling
   bool output = true;           // also scale output.weight, folded into output_norm (untied models only)
   int64_t n_seq = 4;            // calibration chunks per forward pass
+  // Sequential: layer L is searched on the activations of a model whose layers < L already hold their AWQ
+  // scales and quantized weights (one calibration pass per layer, plus one for output.weight), so its
+  // statistics include the upstream quantization error. false: one pass over the float model.
+  bool sequential = true;
+  // With sequential: the target is the float model's output, ||X_fp W^T - X_q Q^T||^2, instead of
+  // ||X_q W^T - X_q Q^T||^2 (error-correcting, as in GPTQ's sequential mode).
+  bool fp_target = true;
+  // With sequential: a second pass per layer, so the FFN groups see the layer's quantized attention.
+  bool split_layers = true;
   std::FILE* progress = stderr; // calibration bar and one summary line per layer; nullptr: silent
 };
 
@@ -52,8 +61,18 @@ bool awq_quantizes(TensorType type, int64_t cols);
 // (cols, cols): sum_r (w_r - q_r)^T G (w_r - q_r) = ||X W^T - X Q^T||_F^2, where
 // Q = dequantize(quantize_tensor(w.type, stored, importance null)) · diag(1/s) is what the writer's encoding
 // of `stored` computes on an input divided by s. s empty: all ones.
+//
+// With a float target (AwqTarget non-empty: X_fp the float model's input, X = X_q the quantized upstream's,
+// D = X_fp - X_q) the error is ||X_fp W^T - X Q^T||^2 = sum_r d_r^T G d_r + 2 d_r^T C w_r + w_r^T E w_r,
+// d_r = w_r - q_r, C = X^T D and E = D^T D (all (cols, cols)).
+struct AwqTarget {
+  const Eigen::MatrixXd* cross = nullptr;  // C
+  const Eigen::MatrixXd* delta = nullptr;  // E
+  bool empty() const { return cross == nullptr; }
+};
+
 double awq_output_error(const AwqMatrix& w, std::span<const float> stored, const Eigen::MatrixXd& gram,
-                        std::span<const float> s = {});
+                        std::span<const float> s = {}, AwqTarget target = {});
 
 // s_c = mean|x_c|^alpha, divided by sqrt(max s · min s) so the scales straddle 1 (§3.2: s = s_X^alpha).
 std::vector<float> awq_scales(std::span<const float> mean_abs, double alpha);
@@ -69,7 +88,7 @@ struct AwqScaleSearch {
 // Grid search of alpha for the matrices that read one input (q/k/v, gate/up, ...): all must have
 // cols == mean_abs.size() and awq_quantizes(type). Ties go to the smaller alpha.
 AwqScaleSearch awq_search_scales(std::span<const AwqMatrix> group, std::span<const float> mean_abs,
-                                 const Eigen::MatrixXd& gram, const AwqOptions& options);
+                                 const Eigen::MatrixXd& gram, const AwqOptions& options, AwqTarget target = {});
 
 struct AwqClipSearch {
   double error_before = 0;  // awq_output_error of the unclipped matrix
@@ -83,7 +102,7 @@ struct AwqClipSearch {
 // [min_clip_ratio, 1], choosing per block the ratio that minimises the whole row's output error against
 // the unclipped row (coordinate descent over the row's blocks, starting from no clipping, so the error
 // never rises). Assumes the type encodes its blocks independently, as every bitdial block codec does.
-AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const AwqOptions& options);
+AwqClipSearch awq_search_clip(AwqMatrix& w, const Eigen::MatrixXd& gram, const AwqOptions& options, AwqTarget target = {});
 
 struct AwqGroupReport {
   int64_t layer = 0;
@@ -100,7 +119,9 @@ struct AwqReport {
   std::vector<AwqGroupReport> groups;
 };
 
-// Runs the calibration chunks once, then per layer searches and folds the scales of the groups
+// Runs the calibration chunks (once, or with options.sequential once per half-layer on a copy of the model
+// holding the already scaled and quantized groups, plus once over the float model for the float target),
+// then per layer searches and folds the scales of the groups
 //   attn_in  (q, k, v)  -> 1/s into blk.N.attn_norm.weight
 //   attn_out (o)        -> 1/s into the rows of blk.N.attn_v.weight (and attn_v.bias): with grouped-query
 //                          attention one v row feeds n_head / n_head_kv output columns, so the scales of

@@ -1,5 +1,7 @@
 // Accumulates H += X^T X per site in double: the sums run over up to millions of tokens, and float
-// would lose the small eigenvalues that GPTQ's Cholesky of H^-1 depends on.
+// would lose the small eigenvalues that GPTQ's Cholesky of H^-1 depends on. One call's product (at most
+// a few thousand tokens) is formed in float as a symmetric rank-k update — half the multiplications of a
+// full product at twice the SIMD width, about 4x faster than a double GEMM — and then added in double.
 #include "quant/hessian.h"
 
 #include "core/error.h"
@@ -28,8 +30,9 @@ void HessianCollector::on_matmul_input(MatmulSite site, int64_t layer, const flo
     fail("hessian: site of layer ", layer, " changed width from ", s.h.rows(), " to ", cols, " columns");
   // x: (n_tokens, cols) row-major -> H (cols, cols) += x^T x.
   const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> xf(x, n_tokens, cols);
-  const Eigen::MatrixXd xd = xf.cast<double>();
-  s.h.noalias() += xd.transpose() * xd;
+  Eigen::MatrixXf batch = Eigen::MatrixXf::Zero(cols, cols);
+  batch.selfadjointView<Eigen::Lower>().rankUpdate(xf.transpose());
+  s.h += batch.selfadjointView<Eigen::Lower>().toDenseMatrix().cast<double>();
   s.n_tokens += n_tokens;
 }
 

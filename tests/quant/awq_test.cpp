@@ -60,7 +60,10 @@ TEST(Awq, FoldedScalesKeepTheFloatModelsFunction) {
   test::TempDir dir;
   const std::string path = write_tiny(dir);
   const LlamaModel base = LlamaModel::load(path);
+  for (const bool sequential : {true, false}) {  // the default (layer by layer) and the one-pass mode
+  SCOPED_TRACE(sequential ? "sequential" : "one pass");
   AwqOptions opt;
+  opt.sequential = sequential;
   opt.alpha = 0.5;  // a fixed, clearly non-trivial scale for every group
   opt.clip = false;
   opt.progress = nullptr;
@@ -86,6 +89,7 @@ TEST(Awq, FoldedScalesKeepTheFloatModelsFunction) {
     max_diff = std::max(max_diff, static_cast<double>(std::abs(a[i] - b[i])));
   }
   EXPECT_LE(max_diff, 1e-4 * max_abs) << "max |logit| " << max_abs;
+  }
 }
 
 // Activations whose channel magnitudes span two orders of magnitude: the case §3.2 is about.
@@ -135,6 +139,41 @@ TEST(Awq, ScaleSearchIsNeverWorseThanPlainRtnOnItsObjective) {
     EXPECT_LE(g.error_scaled, g.error_plain);
     EXPECT_LE(g.error_clipped, g.error_scaled * (1 + 1e-3));  // later row folds rescale v and up slightly
   }
+}
+
+TEST(Awq, FloatTargetErrorIsTheErrorAgainstTheFloatInputs) {
+  // ||X_fp W^T - X Q^T||^2 written through G = X^T X, C = X^T (X_fp - X), E = (X_fp - X)^T (X_fp - X).
+  const int64_t n_tok = 40, cols = 64, rows = 8;
+  const std::vector<float> zq = test::normal_floats(n_tok * cols, 1.0f, 21), zd = test::normal_floats(n_tok * cols, 0.1f, 22);
+  Eigen::MatrixXd xq(n_tok, cols), xf(n_tok, cols);
+  for (int64_t t = 0; t < n_tok; ++t)
+    for (int64_t c = 0; c < cols; ++c) {
+      xq(t, c) = zq[static_cast<size_t>(t * cols + c)];
+      xf(t, c) = xq(t, c) + zd[static_cast<size_t>(t * cols + c)];
+    }
+  const Eigen::MatrixXd gram = xq.transpose() * xq, cross = xq.transpose() * (xf - xq), delta = (xf - xq).transpose() * (xf - xq);
+  const AwqMatrix w = random_matrix("w", rows, cols, 23);
+  std::vector<float> s(static_cast<size_t>(cols)), stored = w.values;
+  for (int64_t c = 0; c < cols; ++c) s[static_cast<size_t>(c)] = 0.5f + 0.02f * static_cast<float>(c);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) stored[static_cast<size_t>(r * cols + c)] *= s[static_cast<size_t>(c)];
+  const std::vector<float> deq = dequantize_tensor(
+      w.type, quantize_tensor(w.type, stored.data(), rows * cols, cols, nullptr, "w").data(), rows * cols, cols, "w");
+  Eigen::MatrixXd wm(rows, cols), qm(rows, cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      wm(r, c) = w.values[static_cast<size_t>(r * cols + c)];
+      qm(r, c) = deq[static_cast<size_t>(r * cols + c)] / s[static_cast<size_t>(c)];
+    }
+  const double direct = (xf * wm.transpose() - xq * qm.transpose()).squaredNorm();
+  const AwqTarget target{&cross, &delta};
+  EXPECT_NEAR(awq_output_error(w, stored, gram, s, target), direct, 1e-6 * direct);  // the expanded form cancels
+  // The clip search measures and lowers the same objective.
+  AwqMatrix clipped = w;
+  AwqOptions opt;
+  const AwqClipSearch c = awq_search_clip(clipped, gram, opt, target);
+  EXPECT_NEAR(c.error_before, awq_output_error(w, w.values, gram, {}, target), 1e-9 * c.error_before);
+  EXPECT_LE(c.error_after, c.error_before);
 }
 
 TEST(Awq, ClippingSearchClipsAnOutlierOnAQuietChannel) {
