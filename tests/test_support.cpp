@@ -54,4 +54,14 @@ CommandResult run_bitdial(const std::string& args) {
   return r;
 }
 
+std::string write_tiny_f32_model(const TempDir& dir, uint64_t seed, float std, const std::string& name) {
+  const std::string path = dir.file(name);
+  SynthOptions so;
+  so.type = TensorType::F32;
+  so.seed = seed;
+  so.weight_std = std;
+  write_synth_model(path, make_synth_spec("", tiny_synth_shape(kSynthByteVocabMin)), synth_byte_vocab(kSynthByteVocabMin), so);
+  return path;
+}
+
 }  // namespace bitdial::test

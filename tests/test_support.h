@@ -66,6 +66,10 @@ inline SynthOverrides tiny_synth_shape(int64_t n_vocab) {
   return o;
 }
 
+// Writes a tiny_synth_shape model with the built-in byte vocabulary to dir/name: F32 weights of standard
+// deviation `std`, seeded, so tests that edit or quantize weights start from a known float model.
+std::string write_tiny_f32_model(const TempDir& dir, uint64_t seed, float std, const std::string& name = "tiny.gguf");
+
 // The message of the bitdial::Error that f() throws; a test failure and "" when it throws none.
 template <class F>
 std::string error_of(F&& f) {

@@ -45,16 +45,15 @@ CalibrationSet load_calibration(const LlamaModel& model, const std::string& path
   return calibration_from_tokens(ids, bos, n_ctx, path, max_chunks);
 }
 
-void run_calibration(const LlamaModel& model, const CalibrationSet& calib, ActivationObserver& observer,
-                     const CalibrationRunOptions& options) {
+void for_each_calibration_batch(const LlamaModel& model, const CalibrationSet& calib, int64_t n_seq,
+                                ActivationObserver* observer,
+                                const std::function<void(int64_t, std::vector<float>&)>& on_chunk,
+                                const std::function<void(int64_t)>& after_batch) {
   const int64_t n_chunks = static_cast<int64_t>(calib.chunks.size());
-  const int64_t n_seq = std::max<int64_t>(1, options.n_seq);
+  n_seq = std::max<int64_t>(1, n_seq);
   std::vector<std::unique_ptr<Session>> sessions;
   for (int64_t s = 0; s < std::min(n_seq, n_chunks); ++s)
     sessions.push_back(std::make_unique<Session>(model, SessionOptions{.n_ctx = calib.n_ctx}));
-  std::unique_ptr<Progress> bar;
-  if (options.progress != nullptr)
-    bar = std::make_unique<Progress>(options.label, static_cast<size_t>(calib.n_tokens()), options.progress);
   for (int64_t c0 = 0; c0 < n_chunks; c0 += n_seq) {
     const int64_t m = std::min(n_seq, n_chunks - c0);
     std::vector<Session*> ses;
@@ -64,11 +63,23 @@ void run_calibration(const LlamaModel& model, const CalibrationSet& calib, Activ
       ses.push_back(sessions[static_cast<size_t>(s)].get());
       toks.emplace_back(calib.chunks[static_cast<size_t>(c0 + s)]);
     }
-    ses[0]->set_observer(&observer);
-    eval_batch(ses, toks, /*all_logits=*/true);
+    ses[0]->set_observer(observer);
+    std::vector<std::vector<float>> logits = eval_batch(ses, toks, /*all_logits=*/true);
     ses[0]->set_observer(nullptr);
-    if (bar) bar->update(static_cast<size_t>((c0 + m) * calib.n_ctx));
+    if (on_chunk)
+      for (int64_t s = 0; s < m; ++s) on_chunk(c0 + s, logits[static_cast<size_t>(s)]);
+    if (after_batch) after_batch((c0 + m) * calib.n_ctx);
   }
+}
+
+void run_calibration(const LlamaModel& model, const CalibrationSet& calib, ActivationObserver& observer,
+                     const CalibrationRunOptions& options) {
+  std::unique_ptr<Progress> bar;
+  if (options.progress != nullptr)
+    bar = std::make_unique<Progress>(options.label, static_cast<size_t>(calib.n_tokens()), options.progress);
+  for_each_calibration_batch(model, calib, options.n_seq, &observer, {}, [&](int64_t done) {
+    if (bar) bar->update(static_cast<size_t>(done));
+  });
   if (bar) bar->finish();
 }
 

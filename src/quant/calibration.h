@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,14 @@ struct CalibrationRunOptions {
   std::FILE* progress = stderr;          // nullptr: silent
   std::string label = "calibrate";
 };
+
+// Evaluates the chunks n_seq at a time (one forward pass per batch, all positions), with `observer`
+// (may be null) attached; then calls on_chunk(chunk index, its logits (n_ctx, n_vocab)) for each chunk of
+// the batch when given, and after_batch(tokens done so far) when given.
+void for_each_calibration_batch(const LlamaModel& model, const CalibrationSet& calib, int64_t n_seq,
+                                ActivationObserver* observer,
+                                const std::function<void(int64_t, std::vector<float>&)>& on_chunk,
+                                const std::function<void(int64_t)>& after_batch = {});
 
 // Evaluates every chunk (all positions, so the output projection sees every token too) with `observer`
 // attached. The observer sees several chunks' tokens concatenated per call.

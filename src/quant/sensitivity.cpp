@@ -8,32 +8,9 @@
 #include "blocks/traits.h"
 #include "core/error.h"
 #include "eval/perplexity.h"
-#include "model/session.h"
-#include "model/session_batch.h"
 
 namespace bitdial {
 namespace {
-
-// Runs `model` over the chunks n_seq at a time; calls fn(chunk index, logits (n_ctx, n_vocab)).
-template <class Fn>
-void for_each_chunk_logits(const LlamaModel& model, const CalibrationSet& calib, int64_t n_seq, Fn&& fn) {
-  const int64_t n_chunks = static_cast<int64_t>(calib.chunks.size());
-  std::vector<std::unique_ptr<Session>> sessions;
-  for (int64_t s = 0; s < std::min(n_seq, n_chunks); ++s)
-    sessions.push_back(std::make_unique<Session>(model, SessionOptions{.n_ctx = calib.n_ctx}));
-  for (int64_t c0 = 0; c0 < n_chunks; c0 += n_seq) {
-    const int64_t m = std::min(n_seq, n_chunks - c0);
-    std::vector<Session*> ses;
-    std::vector<std::span<const int32_t>> toks;
-    for (int64_t s = 0; s < m; ++s) {
-      sessions[static_cast<size_t>(s)]->reset();
-      ses.push_back(sessions[static_cast<size_t>(s)].get());
-      toks.emplace_back(calib.chunks[static_cast<size_t>(c0 + s)]);
-    }
-    std::vector<std::vector<float>> out = eval_batch(ses, toks, /*all_logits=*/true);
-    for (int64_t s = 0; s < m; ++s) fn(c0 + s, out[static_cast<size_t>(s)]);
-  }
-}
 
 // "blk.12.ffn_down.weight" -> "ffn_down"; "output.weight" -> "output".
 std::string kind_of(const std::string& name) {
@@ -52,8 +29,8 @@ KlReference::KlReference(const LlamaModel& base, const CalibrationSet& calib, in
     : calib_(calib), n_seq_(std::max<int64_t>(1, n_seq)), n_vocab_(base.hparams().n_vocab) {
   if (calib.chunks.empty()) fail(calib.source, ": no calibration chunks");
   logits_.resize(calib.chunks.size());
-  for_each_chunk_logits(base, calib, n_seq_,
-                        [&](int64_t c, std::vector<float>& l) { logits_[static_cast<size_t>(c)] = std::move(l); });
+  for_each_calibration_batch(base, calib, n_seq_, nullptr,
+                             [&](int64_t c, std::vector<float>& l) { logits_[static_cast<size_t>(c)] = std::move(l); });
 }
 
 uint64_t KlReference::bytes() const {
@@ -65,7 +42,7 @@ uint64_t KlReference::bytes() const {
 double KlReference::mean_kl(const LlamaModel& cand) const {
   if (cand.hparams().n_vocab != n_vocab_) fail("KL reference: the candidate's vocabulary differs from the baseline's");
   double sum = 0;
-  for_each_chunk_logits(cand, calib_, n_seq_, [&](int64_t c, const std::vector<float>& l) {
+  for_each_calibration_batch(cand, calib_, n_seq_, nullptr, [&](int64_t c, std::vector<float>& l) {
     const std::vector<float>& b = logits_[static_cast<size_t>(c)];
     for (int64_t j = 0; j < calib_.n_ctx; ++j) {
       const size_t row = static_cast<size_t>(j * n_vocab_);

@@ -17,16 +17,7 @@
 namespace bitdial {
 namespace {
 
-std::string write_tiny(const test::TempDir& dir) {
-  const std::string path = dir.file("tiny.gguf");
-  SynthOptions so;
-  so.type = TensorType::F32;
-  so.seed = 3;
-  so.weight_std = 0.2f;
-  write_synth_model(path, make_synth_spec("", test::tiny_synth_shape(kSynthByteVocabMin)),
-                    synth_byte_vocab(kSynthByteVocabMin), so);
-  return path;
-}
+std::string write_tiny(const test::TempDir& dir) { return test::write_tiny_f32_model(dir, 3, 0.2f); }
 
 struct Recorder : ActivationObserver {
   std::vector<std::string> calls;  // "site layer n_tokens cols"

@@ -23,15 +23,7 @@
 namespace bitdial {
 namespace {
 
-std::string write_tiny(const test::TempDir& dir) {
-  const std::string path = dir.file("tiny.gguf");
-  SynthOptions so;
-  so.type = TensorType::F32;
-  so.seed = 11;
-  so.weight_std = 0.2f;
-  write_synth_model(path, make_synth_spec("", test::tiny_synth_shape(kSynthByteVocabMin)), synth_byte_vocab(kSynthByteVocabMin), so);
-  return path;
-}
+std::string write_tiny(const test::TempDir& dir) { return test::write_tiny_f32_model(dir, 11, 0.2f); }
 
 CalibrationSet random_calibration(const LlamaModel& model, uint32_t seed, int64_t n_chunks) {
   std::mt19937 rng(seed);

@@ -86,16 +86,7 @@ TEST(BudgetSolver, IgnoresDominatedOptions) {
   EXPECT_EQ(solve_budget(groups, 30).choice[0], 2u);
 }
 
-std::string write_tiny(const test::TempDir& dir) {
-  const std::string path = dir.file("tiny.gguf");
-  SynthOptions so;
-  so.type = TensorType::F32;
-  so.seed = 11;
-  so.weight_std = 0.15f;
-  write_synth_model(path, make_synth_spec("", test::tiny_synth_shape(kSynthByteVocabMin)),
-                    synth_byte_vocab(kSynthByteVocabMin), so);
-  return path;
-}
+std::string write_tiny(const test::TempDir& dir) { return test::write_tiny_f32_model(dir, 11, 0.15f); }
 
 TEST(Sensitivity, DamageFallsAsBitsRiseAndOriginalsAreRestored) {
   test::TempDir dir;
