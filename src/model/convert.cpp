@@ -325,7 +325,7 @@ ConvertResult convert_model(const std::string& in, const std::string& out, const
   const ModelFormat out_fmt = output_format(out);
   if (in_gguf) {
     const GgufFile f = GgufFile::open(in);
-    if (out_fmt == ModelFormat::gguf) fail(out, ": both IN and OUT are GGUF: convert changes the file format only (re-typing a GGUF is `bitdial quantize`, not built yet)");
+    if (out_fmt == ModelFormat::gguf) fail(out, ": both IN and OUT are GGUF: convert changes the file format only (re-type a GGUF with `bitdial quantize`)");
     if (out_fmt == ModelFormat::safetensors_file) return gguf_to_safetensors_file(f, out, opt);
     return gguf_to_hf_folder(f, out, opt);
   }
