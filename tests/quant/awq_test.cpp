@@ -246,9 +246,9 @@ TEST(Awq, Stories260KQ4_0HasLowerKlThanRtn) {
   // Calibration and evaluation texts come from different seeds.
   test::TempDir dir;
   const std::string calib_path = dir.file("calib.txt");
-  std::ofstream(calib_path) << sampled_text(1, 10);
+  std::ofstream(calib_path) << sampled_text(1, 6);
   const CalibrationSet calib = load_calibration(base, calib_path, 128);
-  const std::vector<int32_t> eval_tokens = tokenize_for_perplexity(tok, sampled_text(101, 24));
+  const std::vector<int32_t> eval_tokens = tokenize_for_perplexity(tok, sampled_text(101, 12));
   TextEvalOptions eo;
   eo.n_ctx = 128;
   eo.n_batch = 128;
