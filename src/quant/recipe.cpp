@@ -6,6 +6,7 @@
 
 #include "blocks/traits.h"
 #include "core/error.h"
+#include "model/synth.h"
 
 namespace bitdial {
 namespace {
@@ -217,24 +218,9 @@ std::string QuantPlan::fallback_summary() const {
   return s;
 }
 
-TensorType fitting_type(TensorType type, int64_t row_len) {
-  const auto fits = [row_len](TensorType t) { return row_len % type_info(t).block_size == 0; };
-  if (fits(type)) return type;
-  // The nearest 32-value block type of about the same size (the rule llama.cpp applies), else f16.
-  TensorType next = T::F16;
-  switch (type) {
-    case T::Q4_K: next = T::Q5_0; break;
-    case T::Q5_K: next = T::Q5_1; break;
-    case T::Q6_K: next = T::Q8_0; break;
-    case T::Q2_K:
-    case T::Q3_K:
-    case T::IQ4_XS:
-    case T::TQ1_0:
-    case T::TQ2_0: next = T::IQ4_NL; break;
-    default: break;
-  }
-  return fits(next) ? next : T::F16;
-}
+// The same rule `bitdial synth` applies (model/synth.h), so a synthesized model and a quantized one of
+// the same shape and type always agree on their fallbacks.
+TensorType fitting_type(TensorType type, int64_t row_len) { return synth_tensor_type(type, row_len); }
 
 QuantPlan plan_tensors(const std::vector<GgufTensorInfo>& tensors, const RecipeShape& shape, const QuantRecipe& recipe) {
   const QuantPreset& preset = find_quant_preset(recipe.preset);
