@@ -181,7 +181,7 @@ void quantize_row_q8_0(const float* in, void* blocks, int64_t n, const float* im
   for (int64_t i = 0; i < n / kBlock; ++i) {
     block_weights(importance, i * kBlock, kBlock, w);
     // -127..127 rather than -128..127: a symmetric range keeps sign-flipping dot kernels exact.
-    b[i].d = fit_symmetric(in + i * kBlock, w, kBlock, -127, 127, q).d;
+    b[i].d = fit_symmetric_refined(in + i * kBlock, w, kBlock, -127, 127, q).d;
     for (int j = 0; j < kBlock; ++j) b[i].qs[j] = static_cast<int8_t>(q[j]);
   }
 }

@@ -300,6 +300,31 @@ void block_weights(const float* importance, int64_t offset, int n, float* w) {
   if (!any) std::fill(w, w + n, 1.0f);
 }
 
+SymmetricFit fit_symmetric_refined(const float* x, const float* w, int n, int qmin, int qmax, int* q, int refits) {
+  BITDIAL_ASSERT(n <= kMaxBlock && n % kLanes == 0);
+  const float max = signed_absmax(x, n);
+  if (max == 0.0f) return {0, symmetric_codes(x, w, n, 0.0f, qmin, qmax, q)};
+  // The extreme maps onto the end of the range on its own side.
+  const int ext = max > 0.0f ? qmax : qmin;
+  uint16_t h = fp16_saturating(max / static_cast<float>(ext));
+  SymmetricFit best{h, symmetric_codes(x, w, n, fp16_to_f32(h), qmin, qmax, q)};
+  int codes[kMaxBlock];
+  std::memcpy(codes, q, sizeof(int) * n);
+  for (int r = 0; r < refits; ++r) {
+    double sxq = 0, sqq = 0;
+    for (int i = 0; i < n; ++i) sxq += w[i] * x[i] * codes[i], sqq += w[i] * sq(codes[i]);
+    if (sqq <= 0) break;
+    const uint16_t next = fp16_saturating(static_cast<float>(sxq / sqq));
+    if (next == h || !finite_scale(next)) break;
+    h = next;
+    const double err = symmetric_codes(x, w, n, fp16_to_f32(h), qmin, qmax, codes);
+    if (err >= best.err) break;
+    best = {h, err};
+    std::memcpy(q, codes, sizeof(int) * n);
+  }
+  return best;
+}
+
 SymmetricFit fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q) {
   BITDIAL_ASSERT(n <= kMaxBlock && n % kLanes == 0);
   SymmetricFit best{0, symmetric_codes(x, w, n, 0.0f, qmin, qmax, q)};

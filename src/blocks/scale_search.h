@@ -27,6 +27,11 @@ struct SymmetricFit {
 };
 SymmetricFit fit_symmetric(const float* x, const float* w, int n, int qmin, int qmax, int* q);
 
+// The cheap fit for wide code ranges (q8_0): the absmax scale (llama.cpp's), then up to `refits`
+// weighted least-squares rescalings of the current codes, keeping the best stored scale. Never worse
+// than absmax; with 255 levels a wider search gains under 1 % of the error at ~10x the time.
+SymmetricFit fit_symmetric_refined(const float* x, const float* w, int n, int qmin, int qmax, int* q, int refits = 2);
+
 // y_i = q_i * d + m with q_i in [0, qmax] (q4_1, q5_1). `m` is the block's offset, not necessarily its min.
 struct AffineFit {
   uint16_t d, m;  // fp16 bits
