@@ -11,7 +11,8 @@ FUZZ_SECONDS ?= 60
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEPS := cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev \
-        libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libsqlite3-dev libpcre2-dev libeigen3-dev libssl-dev
+        libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libsqlite3-dev libpcre2-dev libeigen3-dev libssl-dev \
+        libpng-dev chromium
 FUZZ_DEPS := clang-14 libclang-rt-14-dev
 
 .PHONY: all deps fuzz-deps build test demo bench fuzz clean

@@ -1,56 +1,26 @@
 #!/usr/bin/env bash
-# The bitdial demo, as far as the tool is built today: inspect a real model, convert it to a Hugging
-# Face folder (safetensors + config.json + tokenizer.json) and back to GGUF, and show that the tensors
-# and hyper-parameters survived the round trip byte for byte.
-# Usage: examples/demo.sh   (BITDIAL=path/to/bitdial, MODEL=path/to/model.gguf to override)
+# The bitdial demo: the main job, `bitdial sweep`, on a real pretrained model (stories260K from
+# ../shared/models): nine candidates (Q8_0 ... Q2_K, round-to-nearest / GPTQ / AWQ, a bits-per-weight
+# budget, llama.cpp's own Q4_K_M file) evaluated on held-out text and a task file with edge-case
+# slices, benchmarked, priced, checked against floors; then a memory plan for a 70B model.
+# Usage: examples/demo.sh   (BITDIAL=path/to/bitdial, OUT=folder for the sweep's outputs)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BITDIAL=${BITDIAL:-$here/build/bitdial}
-MODEL=${MODEL:-$here/../shared/models/stories260K.gguf}
-if [[ ! -f "$MODEL" ]]; then
-  echo "demo: no model at $MODEL; run with MODEL=path/to/model.gguf make demo" >&2
+OUT=${OUT:-$here/build/demo/stories.sweep}
+if [[ ! -f "$here/../shared/models/stories260K.gguf" ]]; then
+  echo "demo: needs ../shared/models/stories260K.gguf next to the repository (the reference model)" >&2
   exit 1
 fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/bitdial-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 
-echo "== bitdial inspect $(basename "$MODEL")"
-"$BITDIAL" inspect "$MODEL" | sed -n '1,/^tensors/p' | head -40
-"$BITDIAL" inspect "$MODEL" | sed -n '/^totals/,$p'
-
+echo "== bitdial sweep examples/stories/sweep.yaml -o $OUT"
+echo "   (every finished stage is cached in $OUT/cache: a second run takes a second)"
+# The per-stage lines go to stderr; keep the overall ones.
+"$BITDIAL" sweep "$here/examples/stories/sweep.yaml" -o "$OUT" --resume 2> >(grep --line-buffered '^sweep \[' >&2)
 echo
-echo "== bitdial convert $(basename "$MODEL") -> Hugging Face folder"
-"$BITDIAL" convert "$MODEL" "$work/hf"
-ls -l "$work/hf"
-
+echo "== the decision ($OUT/decision.md, first lines)"
+sed -n '1,/^## Candidates rejected/p' "$OUT/decision.md" | head -n -1
+echo "== bitdial plan --params 70B --type Q4_K_M --context 8192"
+"$BITDIAL" plan --params 70B --type Q4_K_M --context 8192
 echo
-echo "== bitdial convert folder -> GGUF"
-"$BITDIAL" convert "$work/hf" "$work/back.gguf"
-
-echo
-echo "== round trip check (tensor bytes and hyper-parameters)"
-"$BITDIAL" inspect --json "$MODEL" > "$work/a.json"
-"$BITDIAL" inspect --json "$work/back.gguf" > "$work/b.json"
-python3 - "$work/a.json" "$work/b.json" <<'PY' || true
-import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-keys = [k for k in a["metadata"] if k.startswith("llama.")]
-same_hp = all(a["metadata"][k] == b["metadata"].get(k) for k in keys)
-ta = {t["name"]: (t["type"], t["shape"], t["bytes"]) for t in a["tensors"]}
-tb = {t["name"]: (t["type"], t["shape"], t["bytes"]) for t in b["tensors"]}
-print(f"hyper-parameters identical: {same_hp} ({len(keys)} keys)")
-print(f"tensor table identical:     {ta == tb} ({len(ta)} tensors)")
-PY
-"$BITDIAL" convert "$MODEL" "$work/a.safetensors" >/dev/null 2>&1
-"$BITDIAL" convert "$work/back.gguf" "$work/b.safetensors" >/dev/null 2>&1
-python3 - "$work/a.safetensors" "$work/b.safetensors" <<'PY'
-import json, struct, sys
-def tensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    return {k: data[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
-a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
-print(f"tensor bytes identical:     {a == b} ({sum(len(v) for v in a.values())} bytes)")
-PY
+echo "Open the report: $OUT/report.html (one self-contained file; any browser, offline)"

@@ -13,6 +13,8 @@ const std::vector<Command>& commands() {
       {"eval", run_eval},
       {"quantize", run_quantize},
       {"imatrix", run_imatrix},
+      {"plan", run_plan},
+      {"sweep", run_sweep},
   };
   return table;
 }

@@ -23,5 +23,7 @@ int run_synth(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 int run_imatrix(int argc, char** argv);
+int run_plan(int argc, char** argv);
+int run_sweep(int argc, char** argv);
 
 }  // namespace bitdial::cli

@@ -27,7 +27,9 @@ void print_usage(std::FILE* out) {
       "  synth --preset NAME -o OUT       random-weight model of a real shape (--type, --vocab, --seed)\n"
       "  eval -m MODEL [-b BASE] [--text F] [--task F.jsonl]  perplexity, KL divergence, task accuracy, paired stats\n"
       "  imatrix MODEL --calib F -o OUT   importance matrix: mean squared activation per input column of every matrix\n"
-      "  quantize IN OUT --type T         presets, --override, --imatrix, --method rtn|gptq|awq, --budget-bpw/--budget-bytes\n",
+      "  quantize IN OUT --type T         presets, --override, --imatrix, --method rtn|gptq|awq, --budget-bpw/--budget-bytes\n"
+      "  plan --params 70B --bits 4       memory (weights, KV cache, overhead) and hardware fit and price (or MODEL.gguf --type T)\n"
+      "  sweep CONFIG.yaml [-o DIR]       the main job: every candidate quantized, evaluated, timed, priced; floors -> decision + report\n",
       out);
 }
 
