@@ -1,8 +1,32 @@
 #include "cli/cli_util.h"
 
+#include <csignal>
 #include <cstdio>
 
 namespace bitdial::cli {
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void on_interrupt(int sig) {
+  g_interrupted = 1;
+  std::signal(sig, SIG_DFL);
+}
+
+}  // namespace
+
+InterruptGuard::InterruptGuard() {
+  g_interrupted = 0;
+  old_int_ = std::signal(SIGINT, on_interrupt);
+  old_term_ = std::signal(SIGTERM, on_interrupt);
+}
+
+InterruptGuard::~InterruptGuard() {
+  std::signal(SIGINT, old_int_);
+  std::signal(SIGTERM, old_term_);
+}
+
+bool InterruptGuard::raised() { return g_interrupted != 0; }
 
 int parse_args(CLI::App& app, int argc, char** argv) {
   try {

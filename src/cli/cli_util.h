@@ -13,6 +13,22 @@ namespace bitdial::cli {
 // Parses argv (argv[0] is the command name); returns -1 to continue, otherwise the exit code.
 int parse_args(CLI::App& app, int argc, char** argv);
 
+// While alive, SIGINT and SIGTERM set a flag instead of killing the process (the first one: a second
+// one kills it the default way), so long work can stop at its next check and delete its temporaries.
+// The previous handlers come back when it dies. One at a time per process.
+class InterruptGuard {
+ public:
+  InterruptGuard();
+  ~InterruptGuard();
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  static bool raised();  // a signal arrived since the guard was made
+
+ private:
+  void (*old_int_)(int);
+  void (*old_term_)(int);
+};
+
 // Pretty JSON; invalid UTF-8 in strings becomes U+FFFD instead of throwing.
 std::string json_text(const nlohmann::ordered_json& j);
 

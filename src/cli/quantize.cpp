@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -22,15 +21,6 @@
 
 namespace bitdial::cli {
 namespace {
-
-volatile std::sig_atomic_t g_interrupted = 0;
-
-// First Ctrl-C: ask the writer to stop at the next tensor (it then deletes its temporary file);
-// a second one kills the process the default way.
-extern "C" void on_interrupt(int sig) {
-  g_interrupted = 1;
-  std::signal(sig, SIG_DFL);
-}
 
 std::string presets_help() {
   std::string s = "presets (--type, case-insensitive; general.file_type in brackets):\n";
@@ -222,23 +212,14 @@ int run_quantize(int argc, char** argv) {
     if (!progress) progress = std::make_unique<Progress>("quantize", static_cast<size_t>(total));
     progress->update(static_cast<size_t>(done));
   };
-  g_interrupted = 0;
-  opt.cancelled = [] { return g_interrupted != 0; };
-  auto old_int = std::signal(SIGINT, on_interrupt);
-  auto old_term = std::signal(SIGTERM, on_interrupt);
-  const auto restore = [&] {
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
-  };
+  // First Ctrl-C: the writer stops at the next tensor and deletes its temporary file.
+  opt.cancelled = [] { return InterruptGuard::raised(); };
   const auto t0 = std::chrono::steady_clock::now();
   QuantizeJobResult r;
-  try {
+  {
+    const InterruptGuard guard;
     r = run_quantize_job(job);
-  } catch (...) {
-    restore();
-    throw;
   }
-  restore();
   if (progress) progress->finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!r.method_summary.empty()) std::printf("%s\n", r.method_summary.c_str());

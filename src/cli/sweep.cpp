@@ -1,7 +1,6 @@
 // bitdial sweep CONFIG.yaml [-o DIR] [--resume] [-t THREADS]
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -10,19 +9,6 @@
 #include "decide/sweep.h"
 
 namespace bitdial::cli {
-namespace {
-
-volatile std::sig_atomic_t g_interrupted = 0;
-
-// First Ctrl-C: stop at the next check (the stage in progress leaves nothing; finished ones stay
-// cached); a second one kills the process the default way.
-extern "C" void on_sweep_interrupt(int sig) {
-  g_interrupted = 1;
-  std::signal(sig, SIG_DFL);
-}
-
-}  // namespace
-
 int run_sweep(int argc, char** argv) {
   CLI::App app{
       "The main job: quantize the baseline at every configured rung (presets x methods, budget points),\n"
@@ -52,20 +38,13 @@ int run_sweep(int argc, char** argv) {
   o.out_dir = out_dir;
   o.resume = resume;
   o.threads = threads;
-  g_interrupted = 0;
-  o.cancelled = [] { return g_interrupted != 0; };
-  auto old_int = std::signal(SIGINT, on_sweep_interrupt);
-  auto old_term = std::signal(SIGTERM, on_sweep_interrupt);
+  // Ctrl-C stops at the next check: the stage in progress leaves nothing, finished ones stay cached.
   SweepOutcome r;
-  try {
+  {
+    const InterruptGuard guard;
+    o.cancelled = [] { return InterruptGuard::raised(); };
     r = run_sweep(o);
-  } catch (...) {
-    std::signal(SIGINT, old_int);
-    std::signal(SIGTERM, old_term);
-    throw;
   }
-  std::signal(SIGINT, old_int);
-  std::signal(SIGTERM, old_term);
   if (!r.chosen.empty()) {
     std::printf("chosen: %s\n", r.chosen.c_str());
   } else {
