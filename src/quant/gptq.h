@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,15 @@ struct GptqOptions {
 // (any positive multiple works; dead columns, H_ii = 0, are zeroed in W). Returns rows x
 // row_bytes(type, cols) bytes of `type`. Throws bitdial::Error (prefixed with `what`) when the type
 // has no grid, cols is not a multiple of its block, or H has the wrong shape or non-finite values.
-// Peak memory: about 3 * 8 * cols^2 bytes while H^-1 is factorised, then 4 * cols^2 (U) plus
-// 8 * 16 * cols per thread (a tile of 16 rows in double) and the output.
+// Peak memory: about 4 * 8 * cols^2 bytes while H^-1 is factorised, then 4 * cols^2 (U) plus
+// 4 * 16 * cols per thread (a tile of 16 rows in float) and the output.
 std::vector<uint8_t> gptq_quantize(const float* W, int64_t rows, int64_t cols, const Eigen::MatrixXd& H,
                                    TensorType type, const GptqOptions& options, const std::string& what = "gptq");
+
+// The factor GPTQ spreads errors with: U (n, n) upper triangular with a positive diagonal and
+// U^T U = h^-1 (the upper Cholesky factor of h^-1), for h (n, n) symmetric positive definite; nullopt
+// when the factorisation fails (h not numerically positive definite). Exposed for tests.
+std::optional<Eigen::MatrixXd> gptq_inverse_factor(const Eigen::MatrixXd& h);
 
 // The model-level pass: Hessians per input site from `calib` (q/k/v share one, gate/up share one), then
 // every weight named in `types` is GPTQ-quantized into its type. Skipped, left to the caller's RTN: F32,

@@ -1,10 +1,14 @@
 // Accumulates H += X^T X per site in double: the sums run over up to millions of tokens, and float
 // would lose the small eigenvalues that GPTQ's Cholesky of H^-1 depends on. One call's product (at most
-// a few thousand tokens) is formed in float as a symmetric rank-k update — half the multiplications of a
-// full product at twice the SIMD width, about 4x faster than a double GEMM — and then added in double.
+// a few thousand tokens) is formed in float by the Gram kernel (kernels/gram.h: lower triangle only,
+// AVX2 when the CPU has it, multithreaded) and then added in double to both triangles.
 #include "quant/hessian.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "core/error.h"
+#include "kernels/gram.h"
 
 namespace bitdial {
 
@@ -28,11 +32,29 @@ void HessianCollector::on_matmul_input(MatmulSite site, int64_t layer, const flo
   SiteHessian& s = it->second;
   if (s.h.rows() != cols)
     fail("hessian: site of layer ", layer, " changed width from ", s.h.rows(), " to ", cols, " columns");
-  // x: (n_tokens, cols) row-major -> H (cols, cols) += x^T x.
-  const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> xf(x, n_tokens, cols);
-  Eigen::MatrixXf batch = Eigen::MatrixXf::Zero(cols, cols);
-  batch.selfadjointView<Eigen::Lower>().rankUpdate(xf.transpose());
-  s.h += batch.selfadjointView<Eigen::Lower>().toDenseMatrix().cast<double>();
+  // x: (n_tokens, cols) row-major -> batch (cols, cols) row-major, lower triangle = x^T x.
+  std::vector<float>& batch = batch_;
+  batch.assign(static_cast<size_t>(cols * cols), 0.0f);
+  gram_accumulate(x, n_tokens, cols, batch.data());
+  // batch[c][r] (r <= c) is H(r, c) and H(c, r). In 64 x 64 blocks, so that both the column-major H
+  // and the row-major batch are read along lines whichever triangle is being filled.
+  constexpr int64_t kB = 64;
+  double* hd = s.h.data();
+  const int64_t nb = (cols + kB - 1) / kB;
+#pragma omp parallel for schedule(dynamic, 1) if (cols >= 256)
+  for (int64_t cb = 0; cb < nb; ++cb) {
+    const int64_t c0 = cb * kB, c1 = std::min(cols, c0 + kB);
+    for (int64_t c = c0; c < c1; ++c) {  // upper triangle and diagonal of columns c0..c1: contiguous
+      const float* bc = batch.data() + c * cols;
+      double* hc = hd + c * cols;
+      for (int64_t r = 0; r <= c; ++r) hc[r] += bc[r];
+    }
+    for (int64_t r0 = c0; r0 < cols; r0 += kB)  // lower triangle: H(r, c) = batch[r][c], r > c
+      for (int64_t c = c0; c < c1; ++c) {
+        double* hc = hd + c * cols;
+        for (int64_t r = std::max(r0, c + 1); r < std::min(cols, r0 + kB); ++r) hc[r] += batch[r * cols + c];
+      }
+  }
   s.n_tokens += n_tokens;
 }
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "model/activation_observer.h"
 #include "model/llama_model.h"
@@ -24,7 +25,7 @@ struct SiteHessian {
 class HessianCollector : public ActivationObserver {
  public:
   // Collects only the sites (site, layer) that feed at least one name in `weights` (GGUF names), so
-  // memory is what those sites need: 8 * cols^2 bytes each.
+  // memory is what those sites need: 8 * cols^2 bytes each, plus one 4 * cols^2 float buffer.
   explicit HessianCollector(const std::set<std::string>& weights);
   void on_matmul_input(MatmulSite site, int64_t layer, const float* x, int64_t n_tokens, int64_t cols) override;
 
@@ -37,6 +38,7 @@ class HessianCollector : public ActivationObserver {
   std::set<std::string> wanted_;
   std::map<std::pair<int, int64_t>, SiteHessian> sites_;  // (site, layer) -> H
   std::map<std::string, std::pair<int, int64_t>> site_of_;  // weight -> its (site, layer)
+  std::vector<float> batch_;  // (cols, cols) one call's float X^T X, kept to spare a large allocation per call
 };
 
 }  // namespace bitdial

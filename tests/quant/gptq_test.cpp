@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "eval/perplexity.h"
 #include "model/tokenizer/tokenizer.h"
 #include "quant/block_grid.h"
+#include "quant/hessian.h"
 #include "test_support.h"
 
 namespace bitdial {
@@ -170,6 +173,69 @@ TEST(Gptq, RejectsBadShapesAndTypes) {
   EXPECT_NE(msg.find("Hessian is 32x32, the weight has 64 columns"), std::string::npos) << msg;
   msg = test::error_of([&] { gptq_quantize(w.data(), 6, 32, h32, TensorType::F16, {}, "blk.0.x"); });
   EXPECT_NE(msg.find("no rounding grid for type f16"), std::string::npos) << msg;
+}
+
+// The collector's H is the double-precision X^T X of everything fed to a site, in both triangles,
+// within the float rounding of one call's product (tolerance from the sum of |products|).
+TEST(Hessian, CollectorSumsXtXOverCallsInBothTriangles) {
+  const int64_t cols = 300, n1 = 70, n2 = 45;
+  const std::vector<float> x = test::normal_floats((n1 + n2) * cols, 1.0f, 12);
+  HessianCollector collector({"blk.0.ffn_down.weight"});
+  collector.on_matmul_input(MatmulSite::ffn_mid, 0, x.data(), n1, cols);
+  collector.on_matmul_input(MatmulSite::ffn_mid, 0, x.data() + n1 * cols, n2, cols);
+  collector.on_matmul_input(MatmulSite::ffn_mid, 1, x.data(), n1, cols);  // another layer: not wanted
+  const SiteHessian* s = collector.find("blk.0.ffn_down.weight");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->n_tokens, n1 + n2);
+  EXPECT_EQ(collector.bytes(), static_cast<size_t>(cols * cols) * sizeof(double));
+  int64_t bad = 0;
+  for (int64_t i = 0; i < cols; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      double ref = 0, mag = 0;
+      for (int64_t t = 0; t < n1 + n2; ++t) {
+        const double p = static_cast<double>(x[t * cols + i]) * x[t * cols + j];
+        ref += p;
+        mag += std::abs(p);
+      }
+      const double tol = 2.0 * static_cast<double>(n1 + 1) * std::numeric_limits<float>::epsilon() * mag;
+      if (std::abs(s->h(i, j) - ref) > tol && ++bad <= 10) ADD_FAILURE() << i << "," << j << ": " << s->h(i, j) << " vs " << ref;
+      if (s->h(i, j) != s->h(j, i) && ++bad <= 10) ADD_FAILURE() << "not symmetric at " << i << "," << j;
+    }
+  EXPECT_EQ(bad, 0);
+}
+
+// The factor from the reversed Cholesky and one triangular inverse is the upper Cholesky factor of H^-1
+// that the textbook route (H^-1 from H's Cholesky, then its own Cholesky) gives, on random SPD
+// matrices of odd sizes (300 > one OpenMP block of the inverse), within k * n * eps * max|U|.
+TEST(Gptq, InverseFactorMatchesCholeskyOfTheInverse) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> n01(0.0, 1.0);
+  for (int64_t n : {1, 2, 7, 64, 65, 130, 300}) {
+    Eigen::MatrixXd x(2 * n + 3, n);
+    for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = n01(rng);
+    for (int64_t c = 0; c < n; ++c) x.col(c) *= std::pow(2.0, 3.0 * (n01(rng) > 0 ? 1 : -1) * std::abs(n01(rng)) / 2);
+    const Eigen::MatrixXd h = x.transpose() * x + 0.01 * Eigen::MatrixXd::Identity(n, n);
+    const Eigen::LLT<Eigen::MatrixXd> llt(h);
+    ASSERT_EQ(llt.info(), Eigen::Success);
+    const Eigen::MatrixXd old_u = Eigen::LLT<Eigen::MatrixXd>(llt.solve(Eigen::MatrixXd::Identity(n, n))).matrixU();
+    const std::optional<Eigen::MatrixXd> u = gptq_inverse_factor(h);
+    ASSERT_TRUE(u.has_value()) << n;
+    EXPECT_TRUE(u->isUpperTriangular(0.0)) << n;
+    const double scale = old_u.cwiseAbs().maxCoeff();
+    const double tol = 64.0 * static_cast<double>(n) * std::numeric_limits<double>::epsilon() * scale;
+    const double diff = (*u - old_u).cwiseAbs().maxCoeff();
+    EXPECT_LE(diff, tol) << "n " << n << " max |U| " << scale;
+    const Eigen::MatrixXd inv = llt.solve(Eigen::MatrixXd::Identity(n, n));
+    EXPECT_LE((u->transpose() * *u - inv).cwiseAbs().maxCoeff(), tol * scale) << n;
+  }
+}
+
+TEST(Gptq, InverseFactorRejectsMatricesThatAreNotPositiveDefinite) {
+  Eigen::MatrixXd h = Eigen::MatrixXd::Identity(5, 5);
+  h(2, 2) = -1;
+  EXPECT_FALSE(gptq_inverse_factor(h).has_value());
+  h(2, 2) = 0;
+  EXPECT_FALSE(gptq_inverse_factor(h).has_value());
 }
 
 // ---- stories260K: GPTQ Q4_0 vs RTN Q4_0, mean KL against the F32 model -----------------------------
