@@ -136,12 +136,7 @@ SweepOutcome run_sweep(const SweepOptions& o) {
   const FloorMode mode = parse_floor_mode(cfg.mode, cfg.path);
   const HardwareCatalog catalog = load_hardware_catalog(cfg.catalogue);
   const HardwareSpec& target = catalog.get(cfg.target);
-  Traffic traffic;
-  traffic.requests_per_day = cfg.requests_per_day;
-  traffic.prompt_tokens = cfg.prompt_tokens;
-  traffic.output_tokens = cfg.output_tokens;
-  traffic.utilization = cfg.utilization;
-  traffic.concurrency = cfg.batch;
+  const Traffic& traffic = cfg.traffic;
   validate_traffic(traffic);
   const ModelShape shape = shape_from_gguf(GgufFile::open(cfg.baseline));
 

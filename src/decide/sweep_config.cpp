@@ -241,13 +241,13 @@ SweepConfig load_sweep_config(const std::string& path) {
   }
   if (const YAML::Node n = root["traffic"]) {
     c.keys(n, "traffic", {"requests_per_day", "prompt_tokens", "output_tokens", "utilization", "batch"});
-    if (n["requests_per_day"]) cfg.requests_per_day = c.num(n["requests_per_day"], "requests_per_day");
-    if (cfg.requests_per_day < 0) c.bad(n["requests_per_day"], "'requests_per_day' must be >= 0");
-    if (n["prompt_tokens"]) cfg.prompt_tokens = c.integer(n["prompt_tokens"], "prompt_tokens", 1);
-    if (n["output_tokens"]) cfg.output_tokens = c.integer(n["output_tokens"], "output_tokens", 1);
-    if (n["utilization"]) cfg.utilization = c.num(n["utilization"], "utilization");
-    if (!(cfg.utilization > 0 && cfg.utilization <= 1)) c.bad(n["utilization"], "'utilization' must be in (0, 1]");
-    if (n["batch"]) cfg.batch = static_cast<int>(c.integer(n["batch"], "batch", 1));
+    if (n["requests_per_day"]) cfg.traffic.requests_per_day = c.num(n["requests_per_day"], "requests_per_day");
+    if (cfg.traffic.requests_per_day < 0) c.bad(n["requests_per_day"], "'requests_per_day' must be >= 0");
+    if (n["prompt_tokens"]) cfg.traffic.prompt_tokens = c.integer(n["prompt_tokens"], "prompt_tokens", 1);
+    if (n["output_tokens"]) cfg.traffic.output_tokens = c.integer(n["output_tokens"], "output_tokens", 1);
+    if (n["utilization"]) cfg.traffic.utilization = c.num(n["utilization"], "utilization");
+    if (!(cfg.traffic.utilization > 0 && cfg.traffic.utilization <= 1)) c.bad(n["utilization"], "'utilization' must be in (0, 1]");
+    if (n["batch"]) cfg.traffic.concurrency = c.integer(n["batch"], "batch", 1);
   }
   if (const YAML::Node n = root["hardware"]) {
     c.keys(n, "hardware", {"target", "catalogue"});

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "decide/cost_model.h"
+
 namespace bitdial {
 
 struct CandidateSpec {
@@ -56,12 +58,8 @@ struct SweepConfig {
   bool bench = true;
   int bench_reps = 3;
 
-  // traffic
-  double requests_per_day = 10000;
-  int64_t prompt_tokens = 256;
-  int64_t output_tokens = 64;
-  double utilization = 0.5;
-  int batch = 1;
+  // traffic (config key `batch` is Traffic::concurrency)
+  Traffic traffic{.requests_per_day = 10000, .prompt_tokens = 256, .output_tokens = 64, .utilization = 0.5, .concurrency = 1};
 
   // hardware
   std::string target = "cpu-here";

@@ -251,8 +251,8 @@ BenchArtefact bench_stage(const SweepConfig& cfg, const std::string& model, cons
               .add("model", identity)
               .add("machine", machine_id())
               .add("threads", static_cast<long long>(cfg.threads))
-              .add("prompt", static_cast<long long>(cfg.prompt_tokens))
-              .add("output", static_cast<long long>(cfg.output_tokens))
+              .add("prompt", static_cast<long long>(cfg.traffic.prompt_tokens))
+              .add("output", static_cast<long long>(cfg.traffic.output_tokens))
               .add("reps", static_cast<long long>(cfg.bench_reps))
               .hex();
   if (std::optional<json> doc = cache.load_json("bench", a.key)) {
@@ -262,12 +262,12 @@ BenchArtefact bench_stage(const SweepConfig& cfg, const std::string& model, cons
   }
   const auto t0 = std::chrono::steady_clock::now();
   const LlamaModel m = LlamaModel::load(model);
-  if (cfg.prompt_tokens + cfg.output_tokens > m.hparams().n_ctx_train)
-    fail(cfg.path, ": traffic prompt_tokens + output_tokens = ", cfg.prompt_tokens + cfg.output_tokens,
+  if (cfg.traffic.prompt_tokens + cfg.traffic.output_tokens > m.hparams().n_ctx_train)
+    fail(cfg.path, ": traffic prompt_tokens + output_tokens = ", cfg.traffic.prompt_tokens + cfg.traffic.output_tokens,
          " do not fit the model's context of ", m.hparams().n_ctx_train, " tokens (", model, ")");
   BenchOptions o;
-  o.n_prompt = cfg.prompt_tokens;
-  o.n_gen = cfg.output_tokens;
+  o.n_prompt = cfg.traffic.prompt_tokens;
+  o.n_gen = cfg.traffic.output_tokens;
   o.threads = cfg.threads;
   o.reps = cfg.bench_reps;
   // The bandwidth probe only feeds decode efficiency; a smaller buffer and fewer passes keep it short.
