@@ -15,6 +15,7 @@ const std::vector<Command>& commands() {
       {"imatrix", run_imatrix},
       {"plan", run_plan},
       {"sweep", run_sweep},
+      {"serve", run_serve},
   };
   return table;
 }

@@ -25,5 +25,6 @@ int run_quantize(int argc, char** argv);
 int run_imatrix(int argc, char** argv);
 int run_plan(int argc, char** argv);
 int run_sweep(int argc, char** argv);
+int run_serve(int argc, char** argv);
 
 }  // namespace bitdial::cli

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/yaml_fields.h"
 #include "core/sha256.h"
 #include "core/atomic_file.h"
 #include "quant/recipe.h"
@@ -17,79 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "sweep.yaml:12" for a node (yaml-cpp lines are 0-based).
-std::string where(const std::string& file, const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  return m.line >= 0 ? concat(file, ":", m.line + 1) : file;
-}
-
-struct Ctx {
-  std::string file;
-  fs::path dir;  // relative paths in the config are relative to this
-
-  [[noreturn]] void bad(const YAML::Node& n, const std::string& what) const { fail(where(file, n), ": ", what); }
-
-  void keys(const YAML::Node& map, const std::string& what, std::initializer_list<const char*> allowed) const {
-    if (!map.IsMap()) bad(map, what + " must be a mapping");
-    for (const auto& kv : map) {
-      const std::string k = kv.first.as<std::string>();
-      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) == allowed.end()) {
-        std::string list;
-        for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        bad(kv.first, "unknown key '" + k + "' in " + what + " (allowed: " + list + ")");
-      }
-    }
-  }
-
-  std::string str(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar()) bad(n, "'" + key + "' must be a string");
-    return n.as<std::string>();
-  }
-  double num(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar()) bad(n, "'" + key + "' must be a number");
-    try {
-      return n.as<double>();
-    } catch (const YAML::Exception&) {
-      bad(n, "'" + key + "' must be a number, not '" + n.as<std::string>() + "'");
-    }
-  }
-  int64_t integer(const YAML::Node& n, const std::string& key, int64_t lo) const {
-    if (!n.IsScalar()) bad(n, "'" + key + "' must be an integer");
-    int64_t v = 0;
-    try {
-      v = n.as<int64_t>();
-    } catch (const YAML::Exception&) {
-      bad(n, "'" + key + "' must be an integer, not '" + n.as<std::string>() + "'");
-    }
-    if (v < lo) bad(n, concat("'", key, "' must be >= ", lo, ", not ", v));
-    return v;
-  }
-  bool boolean(const YAML::Node& n, const std::string& key) const {
-    try {
-      return n.as<bool>();
-    } catch (const YAML::Exception&) {
-      bad(n, "'" + key + "' must be true or false");
-    }
-  }
-  // A path relative to the config's folder; must exist.
-  std::string existing(const YAML::Node& n, const std::string& key) const {
-    const std::string s = str(n, key);
-    if (s.empty()) bad(n, "'" + key + "' is empty");
-    fs::path p(s);
-    if (p.is_relative()) p = dir / p;
-    if (!fs::exists(p)) bad(n, "'" + key + "': " + p.string() + " does not exist");
-    // Absolute, so outputs (serve.yaml, results.json) stay valid from any working directory.
-    return fs::absolute(p).lexically_normal().string();
-  }
-  std::vector<std::string> strings(const YAML::Node& n, const std::string& key) const {
-    std::vector<std::string> v;
-    if (n.IsScalar()) return {n.as<std::string>()};
-    if (!n.IsSequence()) bad(n, "'" + key + "' must be a string or a list of strings");
-    for (const auto& e : n) v.push_back(str(e, key));
-    return v;
-  }
-};
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -98,7 +26,7 @@ std::string lower(std::string s) {
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
 // The entries one item of `candidates:` stands for (a presets x methods item gives several).
-void parse_candidate(const Ctx& c, const YAML::Node& n, std::vector<CandidateSpec>& out) {
+void parse_candidate(const YamlFields& c, const YAML::Node& n, std::vector<CandidateSpec>& out) {
   const int line = n.Mark().line + 1;
   if (!n.IsMap()) c.bad(n, "a candidate must be a mapping (preset:, presets:, budget_bpw:, file: or url:)");
   c.keys(n, "a candidate",
@@ -202,7 +130,7 @@ SweepConfig load_sweep_config(const std::string& path) {
   } catch (const YAML::Exception& e) {
     fail(path, ":", e.mark.line + 1, ": YAML syntax: ", e.msg);
   }
-  Ctx c{path, fs::path(path).parent_path()};
+  YamlFields c{path, fs::path(path).parent_path()};
   if (!root.IsMap()) fail(path, ": the config must be a YAML mapping (baseline:, candidates:, floors: ...)");
   c.keys(root, "the config",
          {"baseline", "candidates", "threads", "calibration", "eval", "bench", "traffic", "hardware", "floors", "mode"});
