@@ -23,4 +23,40 @@ sed -n '1,/^## Candidates rejected/p' "$OUT/decision.md" | head -n -1
 echo "== bitdial plan --params 70B --type Q4_K_M --context 8192"
 "$BITDIAL" plan --params 70B --type Q4_K_M --context 8192
 echo
+echo
+echo "== bitdial serve $OUT/serve.yaml (the chosen candidate behind its cascade, A/B split and monitors)"
+log=$(mktemp)
+rm -f "$OUT/events.db" "$OUT/events.db-wal" "$OUT/events.db-shm"
+"$BITDIAL" serve "$OUT/serve.yaml" --port 0 --db "$OUT/events.db" -t 1 2>"$log" &
+pid=$!
+port=""
+for _ in $(seq 300); do
+  port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$log")
+  [[ -n "$port" ]] && break
+  sleep 0.1
+done
+[[ -n "$port" ]] || { cat "$log" >&2; exit 1; }
+# POST with bash's /dev/tcp, so the demo needs no HTTP client.
+post() {
+  echo "POST $1 $2"
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  printf 'POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+    "$1" "${#2}" "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+  echo
+}
+# The A/B split sends 10 % of users to the chosen candidate, sticky by "user": user-2 is one of them,
+# user-1 stays on the baseline; "high_stakes" forces the baseline whoever asks.
+post /v1/completions '{"prompt":"Once upon a time","max_tokens":24,"temperature":0,"user":"user-2"}'
+post /v1/completions '{"prompt":"Lily was sad because she lost her","choices":[" toy"," car"," cloud"],"user":"user-2"}'
+post /v1/completions '{"prompt":"Lily was sad because she lost her","choices":[" toy"," car"," cloud"],"user":"user-1"}'
+post /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"user":"user-2","high_stakes":true}'
+kill -TERM "$pid"
+wait "$pid"
+rm -f "$log"
+echo
+echo "== bitdial serve --status $OUT/events.db"
+"$BITDIAL" serve --status "$OUT/events.db"
+echo
 echo "Open the report: $OUT/report.html (one self-contained file; any browser, offline)"

@@ -47,7 +47,8 @@ bool truthy(const std::string& v) { return v == "1" || v == "true" || v == "yes"
 struct InFlight {
   std::atomic<int>& n;
   Metrics& m;
-  InFlight(std::atomic<int>& n_, Metrics& m_) : n(n_), m(m_) { m.set(metric::in_flight, {}, ++n); }
+  int count;  // requests in flight including this one
+  InFlight(std::atomic<int>& n_, Metrics& m_) : n(n_), m(m_), count(++n_) { m.set(metric::in_flight, {}, count); }
   ~InFlight() { m.set(metric::in_flight, {}, --n); }
 };
 
@@ -61,6 +62,9 @@ HttpServer::HttpServer(Gateway& gateway) : gateway_(gateway), server_(std::make_
   server_->set_read_timeout(30, 0);
   server_->set_write_timeout(30, 0);
   server_->set_keep_alive_max_count(1000000);
+  // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds the body
+  // until the client's delayed ACK (~40 ms) on every keep-alive request.
+  server_->set_tcp_nodelay(true);
   // Statuses httplib sets itself (404 unknown path, 413 body too large, 400 unreadable request) get an
   // OpenAI-style body; handlers that already wrote one keep theirs.
   server_->set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
@@ -139,12 +143,13 @@ void HttpServer::routes() {
 
   auto complete = [this, &g, &c, authorized](const httplib::Request& req, httplib::Response& res, bool chat) {
     if (!authorized(req, res)) return;
-    if (in_flight_.load() >= c.limits.max_concurrency) {
+    // Counted first, then checked: two requests racing for the last slot cannot both take it.
+    auto guard = std::make_shared<InFlight>(in_flight_, g.metrics());
+    if (guard->count > c.limits.max_concurrency) {
       g.metrics().add(metric::rejected, {{"reason", "concurrency"}});
       send_error(res, {429, "rate_limit_error", concat("more than ", c.limits.max_concurrency, " requests in flight; retry shortly"), "", "too_many_requests"});
       return;
     }
-    auto guard = std::make_shared<InFlight>(in_flight_, g.metrics());
     const std::string id = new_request_id(chat ? "chatcmpl-" : "cmpl-");
     res.set_header("X-Request-Id", id);
     ParsedRequest parsed;

@@ -41,6 +41,7 @@ LoadReport run_load(const LoadOptions& o) {
     threads.emplace_back([&, c] {
       httplib::Client cli(o.host, o.port);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);
       cli.set_read_timeout(120, 0);
       httplib::Headers headers;
       if (!o.api_key.empty()) headers.emplace("Authorization", "Bearer " + o.api_key);

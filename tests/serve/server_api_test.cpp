@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <future>
+#include <thread>
 #include <string>
 
+#include "fake_http.h"
 #include "live_server.h"
 #include "model/generate.h"
 #include "model/llama_model.h"
@@ -235,6 +238,31 @@ TEST(ServerLimits, MissingOrWrongApiKeyIs401AndTheRightOneWorks) {
   EXPECT_EQ(server.post("/v1/completions", body).first, 401);
   EXPECT_EQ(server.post("/v1/completions", body, {{"Authorization", "Bearer nope"}}).first, 401);
   EXPECT_EQ(server.post("/v1/completions", body, {{"Authorization", "Bearer s3cret"}}).first, 200);
+}
+
+TEST(ServerLimits, RequestsBeyondTheConcurrencyLimitAre429) {
+  BITDIAL_REQUIRE_SHARED();
+  TempDir dir;
+  // An upstream that takes 1.5 s keeps the only slot busy.
+  LocalHttpServer slow("/v1/completions", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    res.set_content(R"({"choices":[{"index":0,"text":"ok","finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}})",
+                    "application/json");
+  });
+  serve::ServeConfig c = two_model_config(dir.file("events.db"));
+  serve::BackendConfig up;
+  up.name = "slow";
+  up.url = slow.url();
+  c.backends.push_back(up);
+  c.routes[0].primary = "slow";
+  c.limits.max_concurrency = 1;
+  LiveServer server(c);
+  auto first = std::async(std::launch::async, [&] { return server.post("/v1/completions", {{"prompt", "Hi"}, {"max_tokens", 1}}).first; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto [status, j] = server.post("/v1/completions", {{"prompt", "Hi"}, {"max_tokens", 1}});
+  EXPECT_EQ(status, 429);
+  EXPECT_EQ(j["error"]["type"], "rate_limit_error");
+  EXPECT_EQ(first.get(), 200);
 }
 
 }  // namespace
