@@ -124,10 +124,10 @@ Answer Gateway::answer(ParsedRequest& request, const RouteInputs& inputs, const 
           a.result = backend(route.fallback)->generate(gen, gen.stream ? forward : TokenCallback());
           a.backend = route.fallback;
           a.escalated = true;
-        } catch (const BackendError& e) {
+        } catch (const BackendError&) {
           // The primary's answer stands when the model it would escalate to is down.
-          metrics_.add(metric::failovers, {{"route", route.name}, {"backend", route.fallback}});
-          a.failed.push_back(route.fallback);
+          metrics_.add(metric::errors, {{"route", route.name}, {"backend", route.fallback}});
+          a.escalation_failed = true;
         }
       }
       if (cascade_here && gen.stream && !a.escalated)
@@ -140,7 +140,8 @@ Answer Gateway::answer(ParsedRequest& request, const RouteInputs& inputs, const 
       a.failed.push_back(name);
       last_error = e;
       if (streamed) break;  // tokens already reached the client: another backend cannot take over
-      if (i == 0 && a.plan.candidate) guard_->on_request(route.name, 0, true, false);
+      if (i == 0 && a.plan.candidate)
+        guard_->on_request(route.name, std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), true, false);
       continue;
     }
   }

@@ -29,6 +29,7 @@ struct Answer {
   bool escalated = false;
   std::optional<double> confidence;  // the primary's, when it answered first
   std::vector<std::string> failed;   // backends that failed before `backend` answered
+  bool escalation_failed = false;    // the cascade's fallback failed; the primary's answer stands
 };
 
 class Gateway {

@@ -174,6 +174,7 @@ void HttpServer::routes() {
                         {"escalated", a.escalated}};
       x["confidence"] = a.confidence ? ordered_json(*a.confidence) : ordered_json(nullptr);
       if (!a.failed.empty()) x["failed_over"] = a.failed;
+      if (a.escalation_failed) x["escalation_failed"] = true;
       return x;
     };
 

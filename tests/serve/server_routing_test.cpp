@@ -51,6 +51,24 @@ TEST(ServerRouting, StreamedCascadeSendsTheEscalatedAnswer) {
   EXPECT_NE(res->body.find("data: [DONE]"), std::string::npos);
 }
 
+TEST(ServerRouting, CascadeWhoseFallbackIsDownKeepsThePrimaryAnswer) {
+  BITDIAL_REQUIRE_SHARED();
+  TempDir dir;
+  RefusingPort down;
+  serve::ServeConfig cfg = cascade_config(dir.file("events.db"), 1.0);
+  serve::BackendConfig remote;
+  remote.name = "remote";
+  remote.url = down.url();
+  remote.retries = 0;
+  cfg.backends.push_back(remote);
+  cfg.routes[0].fallback = "remote";
+  LiveServer server(cfg);
+  const auto [status, j] = server.post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 4}, {"temperature", 0}});
+  ASSERT_EQ(status, 200) << j.dump();
+  EXPECT_EQ(j["bitdial"]["backend"], "primary");
+  EXPECT_EQ(j["bitdial"]["escalation_failed"], true);
+}
+
 TEST(ServerRouting, AbSplitIsStickyPerUserAndUsesBothArms) {
   BITDIAL_REQUIRE_SHARED();
   TempDir dir;
