@@ -263,26 +263,44 @@ std::vector<bool> EventStore::recent_shadow_agreement(const std::string& route, 
   return oldest_first<bool>(q);
 }
 
-std::vector<bool> EventStore::recent_overrides(const std::string& route, int64_t window) {
+std::vector<bool> EventStore::recent_overrides(const std::string& route, int64_t window, const std::string& backend) {
   if (window <= 0) return {};
   wait_written();
   std::lock_guard lock(read_mutex_);
-  // IN rather than JOIN: a request id recorded twice must not count its feedback twice.
+  // IN rather than JOIN: a request id recorded twice must not count its feedback twice. An empty
+  // backend matches every backend.
   SqliteStmt q(*read_db_,
                "SELECT overridden FROM feedback WHERE request_id IN "
-               "(SELECT request_id FROM requests WHERE route = ?) ORDER BY time DESC, id DESC LIMIT ?");
-  q.bind_text(1, route).bind_int(2, window);
+               "(SELECT request_id FROM requests WHERE route = ? AND (? = '' OR backend = ?)) ORDER BY time DESC, id DESC LIMIT ?");
+  q.bind_text(1, route).bind_text(2, backend).bind_text(3, backend).bind_int(4, window);
   return oldest_first<bool>(q);
 }
 
-std::vector<double> EventStore::recent_latencies_ms(const std::string& route, int64_t window) {
+std::vector<double> EventStore::recent_latencies_ms(const std::string& route, int64_t window, const std::string& backend) {
   if (window <= 0) return {};
   wait_written();
   std::lock_guard lock(read_mutex_);
   SqliteStmt q(*read_db_,
-               "SELECT total_ms FROM requests WHERE route = ? AND status = 200 ORDER BY time DESC, id DESC LIMIT ?");
-  q.bind_text(1, route).bind_int(2, window);
+               "SELECT total_ms FROM requests WHERE route = ? AND status = 200 AND (? = '' OR backend = ?) "
+               "ORDER BY time DESC, id DESC LIMIT ?");
+  q.bind_text(1, route).bind_text(2, backend).bind_text(3, backend).bind_int(4, window);
   return oldest_first<double>(q);
+}
+
+std::vector<EventStore::Outcome> EventStore::recent_outcomes(const std::string& route, int64_t window, const std::string& backend) {
+  if (window <= 0) return {};
+  wait_written();
+  std::lock_guard lock(read_mutex_);
+  // By the backend the route tried first: a failed request has no answering backend, and an
+  // escalated one was answered by the fallback.
+  SqliteStmt q(*read_db_,
+               "SELECT status != 200, escalated FROM requests WHERE route = ? AND primary_backend = ? "
+               "ORDER BY time DESC, id DESC LIMIT ?");
+  q.bind_text(1, route).bind_text(2, backend).bind_int(3, window);
+  std::vector<Outcome> out;
+  while (q.step()) out.push_back({q.col_int(0) != 0, q.col_int(1) != 0});
+  std::reverse(out.begin(), out.end());
+  return out;
 }
 
 std::vector<RouteState> EventStore::route_states() {

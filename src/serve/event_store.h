@@ -62,9 +62,17 @@ class EventStore {
   // Agreement of the route's latest `window` shadow comparisons whose baseline answered.
   std::vector<bool> recent_shadow_agreement(const std::string& route, int64_t window);
   // `overridden` of the latest `window` feedback reports on requests served by the route.
-  std::vector<bool> recent_overrides(const std::string& route, int64_t window);
+  std::vector<bool> recent_overrides(const std::string& route, int64_t window, const std::string& backend = "");
   // total_ms of the route's latest `window` requests answered with status 200.
-  std::vector<double> recent_latencies_ms(const std::string& route, int64_t window);
+  std::vector<double> recent_latencies_ms(const std::string& route, int64_t window, const std::string& backend = "");
+  // Whether each of the latest `window` requests on `route` that `backend` was tried first for failed
+  // (status != 200) and whether the cascade escalated it, oldest first: the rollback monitor's error
+  // and escalation windows.
+  struct Outcome {
+    bool error = false;
+    bool escalated = false;
+  };
+  std::vector<Outcome> recent_outcomes(const std::string& route, int64_t window, const std::string& backend);
   std::vector<RouteState> route_states();  // sorted by route
   std::vector<RollbackEvent> rollbacks();  // in the order they were recorded
   int64_t count_requests();

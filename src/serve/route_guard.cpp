@@ -35,9 +35,18 @@ RouteGuard::RouteGuard(const ServeConfig& config, EventStore& store, Metrics& me
     w.monitor = std::make_unique<RollbackMonitor>(config_.rollback);
     int64_t window = 0;
     for (const RollbackRule& rule : config_.rollback) window = std::max(window, rule.window);
+    // Only the watched model's history: the control's answers say nothing about it.
+    const std::string watched = r.ab ? r.ab->candidate : r.primary;
     w.monitor->seed_shadow(store_.recent_shadow_agreement(r.name, window));
-    w.monitor->seed_feedback(store_.recent_overrides(r.name, window));
-    w.monitor->seed_latencies(store_.recent_latencies_ms(r.name, window));
+    w.monitor->seed_feedback(store_.recent_overrides(r.name, window, watched));
+    w.monitor->seed_latencies(store_.recent_latencies_ms(r.name, window, watched));
+    std::vector<bool> errors, escalations;
+    for (const EventStore::Outcome& o : store_.recent_outcomes(r.name, window, watched)) {
+      errors.push_back(o.error);
+      escalations.push_back(o.escalated);
+    }
+    w.monitor->seed_errors(errors);
+    w.monitor->seed_escalations(escalations);
   }
 }
 

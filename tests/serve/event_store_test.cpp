@@ -244,6 +244,39 @@ TEST(EventStore, RecentLatenciesSkipFailedRequests) {
   EXPECT_EQ(store.recent_latencies_ms("chat", 10), (std::vector<double>{10, 20, 40}));
 }
 
+TEST(EventStore, BackendFilterKeepsOnlyThatBackendsHistory) {
+  test::TempDir dir;
+  EventStore store(dir.file("events.db"));
+  RequestEvent control = request("c1", "chat", 1, 500);
+  control.backend = "f16";
+  store.record(control);
+  store.record(request("q1", "chat", 2, 10));
+  EXPECT_EQ(store.recent_latencies_ms("chat", 10, "q4"), (std::vector<double>{10}));
+  EXPECT_EQ(store.recent_latencies_ms("chat", 10), (std::vector<double>{500, 10}));
+}
+
+TEST(EventStore, RecentOutcomesBelongToTheBackendTriedFirst) {
+  test::TempDir dir;
+  EventStore store(dir.file("events.db"));
+  RequestEvent failed = request("q0", "chat", 1, 5, 502);
+  failed.backend = "";
+  store.record(failed);
+  RequestEvent esc = request("q1", "chat", 2, 10);
+  esc.escalated = true;
+  esc.backend = "f16";  // escalated answers come from the fallback
+  store.record(esc);
+  store.record(request("q2", "chat", 3, 10));
+  RequestEvent control = request("c1", "chat", 4, 10);
+  control.primary = control.backend = "f16";
+  store.record(control);
+  const auto out = store.recent_outcomes("chat", 10, "q4");
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].error);
+  EXPECT_TRUE(out[1].escalated);
+  EXPECT_FALSE(out[1].error);
+  EXPECT_FALSE(out[2].error || out[2].escalated);
+}
+
 TEST(EventStore, RouteStateIsReplacedNotAppended) {
   test::TempDir dir;
   EventStore store(dir.file("events.db"));
