@@ -2,7 +2,8 @@
 # machine: they install missing packages (as root, through apt-get), configure, build and run.
 #   make test    build everything and run the test suite twice: native SIMD path, then BITDIAL_FORCE_ISA=scalar
 #   make demo    build and run the demo (examples/demo.sh)
-#   make bench   build and run the Google Benchmark micro-benchmarks
+#   make bench   build and run the Google Benchmark micro-benchmarks, then the end-to-end table
+#                (scripts/bench-e2e.sh: llama-1b shape, Q4_0/Q4_K_M/Q8_0/F16, pp512/tg128 vs llama.cpp)
 #   make fuzz    build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 #   make build   configure and build only
 BUILD ?= build
@@ -41,6 +42,7 @@ demo: build
 
 bench: build
 	@for b in $(BUILD)/*_bench; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
+	BITDIAL=$(BUILD)/bitdial BENCH_DIR=$(BUILD)/bench-models scripts/bench-e2e.sh
 
 fuzz: deps fuzz-deps
 	CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBITDIAL_FUZZ=ON \

@@ -1,6 +1,7 @@
 #include "serve/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,8 @@ namespace bitdial::serve {
 namespace {
 
 using nlohmann::ordered_json;
+
+constexpr int kListenBacklog = 1024;  // connections the kernel queues before we accept them
 
 std::string new_request_id(const char* prefix) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -84,8 +87,19 @@ HttpServer::HttpServer(Gateway& gateway) : gateway_(gateway), server_(std::make_
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::bind(const std::string& host, int port) {
+  // Debian's cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once
+  // overflows it, and those connections fail or wait a TCP retransmission (1 s). Its socket-options
+  // hook hands us the listening socket before bind; listen() again afterwards raises the backlog.
+  int listen_fd = -1;
+  server_->set_socket_options([&listen_fd](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const char*>(&yes), sizeof yes);
+    listen_fd = static_cast<int>(sock);
+  });
   port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (port_ <= 0) fail("cannot listen on ", host, ":", port, " (in use, or not an address of this machine)");
+  if (listen_fd >= 0 && ::listen(listen_fd, kListenBacklog) != 0)
+    fail("cannot listen on ", host, ":", port_, " with a backlog of ", kListenBacklog);
   return port_;
 }
 

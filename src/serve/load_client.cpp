@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -67,6 +68,10 @@ LoadReport run_load(const LoadOptions& o) {
           }
         } else {
           ++bad;
+          if (std::getenv("BITDIAL_LOAD_DEBUG"))
+            std::fprintf(stderr, "client %d request %lld: %s after %.1f ms at %.3f s\n", c, static_cast<long long>(k),
+                         res ? "http error" : httplib::to_string(res.error()).c_str(), ms,
+                         std::chrono::duration<double>(t0 - start).count());
           if (first_error.empty())
             first_error = res ? "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200)
                               : "connection error " + httplib::to_string(res.error());

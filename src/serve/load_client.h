@@ -1,6 +1,7 @@
 // A bounded load generator for an OpenAI-compatible server: N clients, each with its own keep-alive
 // connection, send completions back to back for a fixed time; the report gives requests/s, tokens/s
 // and latency percentiles, and keeps every answered request id so a test can check none was lost.
+// BITDIAL_LOAD_DEBUG=1 prints each failed request (client, index, error, time) on stderr.
 #pragma once
 
 #include <cstdint>
