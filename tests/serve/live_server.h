@@ -42,6 +42,16 @@ inline serve::BackendConfig local_backend(const std::string& name, const std::st
   return b;
 }
 
+// An upstream backend at `url` that fails at once (no retries): failover tests.
+inline serve::BackendConfig upstream_backend(const std::string& name, const std::string& url) {
+  serve::BackendConfig b;
+  b.name = name;
+  b.url = url;
+  b.retries = 0;
+  b.timeout_s = 5;
+  return b;
+}
+
 // primary = quantized copy, baseline = stories260K; one route "default" primary -> baseline.
 inline serve::ServeConfig two_model_config(const std::string& db) {
   serve::ServeConfig c;

@@ -250,10 +250,7 @@ TEST(ServerLimits, RequestsBeyondTheConcurrencyLimitAre429) {
                     "application/json");
   });
   serve::ServeConfig c = two_model_config(dir.file("events.db"));
-  serve::BackendConfig up;
-  up.name = "slow";
-  up.url = slow.url();
-  c.backends.push_back(up);
+  c.backends.push_back(upstream_backend("slow", slow.url()));
   c.routes[0].primary = "slow";
   c.limits.max_concurrency = 1;
   LiveServer server(c);

@@ -32,14 +32,6 @@ class LyingUpstream {
   LocalHttpServer http_;
 };
 
-serve::BackendConfig upstream(const std::string& name, const std::string& url) {
-  serve::BackendConfig b;
-  b.name = name;
-  b.url = url;
-  b.retries = 0;
-  return b;
-}
-
 // Waits (up to 20 s) until pred() holds.
 template <class P>
 bool eventually(P pred) {
@@ -84,7 +76,7 @@ TEST(ServerMonitoring, InjectedShadowDisagreementRollsTheRouteBack) {
   TempDir dir;
   LyingUpstream liar;
   serve::ServeConfig cfg = two_model_config(dir.file("events.db"));
-  cfg.backends.push_back(upstream("liar", liar.url()));
+  cfg.backends.push_back(upstream_backend("liar", liar.url()));
   cfg.routes[0].fallback = "liar";
   cfg.monitoring.shadow_sample = 1.0;
   cfg.rollback = {serve::RollbackRule{serve::RollbackMetric::shadow_agreement, 0.9, std::nullopt, 4}};
