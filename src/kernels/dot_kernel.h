@@ -14,7 +14,7 @@ namespace bitdial {
 // Activation formats a kernel consumes. Blocks are internal to bitdial (never written to files).
 enum class ActFormat {
   F32,   // plain floats
-  Q8,    // ActBlockQ8 per 32 values
+  Q8,    // ActBlockQ8 per 32 values, then the blocks' d and s again as float arrays (see below)
   Q8_K,  // ActBlockQ8K per 256 values
 };
 
@@ -26,6 +26,18 @@ struct ActBlockQ8 {
   int8_t qs[32];
 };
 static_assert(sizeof(ActBlockQ8) == 40);
+
+// A Q8 activation row of nb blocks: the nb ActBlockQ8, then their scales d and their sums s again as
+// two float arrays of act_q8_padded(nb) entries each (zero past nb). Tile kernels load these 8 at a
+// time; gathering them out of the 40-byte blocks again for every group of weight rows took ~12 % of a
+// Q4_0 prompt pass.
+inline int64_t act_q8_padded(int64_t nb) { return (nb + 7) / 8 * 8; }
+inline const float* act_q8_scales(const uint8_t* row, int64_t nb) {
+  return reinterpret_cast<const float*>(row + static_cast<size_t>(nb) * sizeof(ActBlockQ8));
+}
+inline const float* act_q8_sums(const uint8_t* row, int64_t nb) { return act_q8_scales(row, nb) + act_q8_padded(nb); }
+// Writes the two arrays from the row's blocks (every Q8 converter ends with it).
+void finish_act_q8_row(uint8_t* row, int64_t nb);
 
 // x_j ~ d * qs[j]; bsums[i] = sum of qs[16 i .. 16 i + 15] (k-quant sub-block minimums use them).
 // 292 bytes / 256 values.

@@ -123,8 +123,6 @@ inline float dot_padded(const float* c, const float* s, int64_t nb8) {
 struct Scratch {
   std::vector<float> wd;       // [row of group][nb8] weight scales d, zero-padded
   std::vector<float> wc;       // [row of group][nb8] offset coefficients (m) for the _1 types
-  std::vector<float> as;       // [token of chunk][nb8] activation sums s, zero-padded
-  std::vector<float> ad;       // [token of chunk][nb8] activation scales d (token chunks of > 1)
   std::vector<float> scales;   // [row][token of tile][nb8] products d_w d_a of one tile
   std::vector<uint8_t> codes;  // [row of group][nb][32] decoded codes
 };
@@ -255,13 +253,6 @@ struct MicroTable {
   static constexpr auto kGemv = gemv(std::make_integer_sequence<int, kGemvRows>());
 };
 
-// Copies field `get` of each activation block of a token into a zero-padded [nb8] row.
-template <class Get>
-void gather_act_field(const ActBlockQ8* act, int64_t nb, int64_t nb8, float* dst, Get get) {
-  for (int64_t b = 0; b < nb; ++b) dst[b] = get(act[b]);
-  std::fill(dst + nb, dst + nb8, 0.0f);
-}
-
 // Loop order: token chunks (L2-sized), then groups of rows (their codes decoded once per chunk and
 // reused by every token tile), then register tiles of tokens. One token: groups of kGemvRows rows stream through the
 // in-loop decoding kernel, touching each weight byte once.
@@ -269,20 +260,16 @@ template <class T>
 void dot_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a, size_t a_stride,
               int64_t nt, float* y, int64_t ldy) {
   using Block = typename T::Block;
-  constexpr bool kOffset = T::kOffsetFactor != 0.0f;
   const int64_t nb = n / 32, nb8 = (nb + 7) / 8 * 8;
   const int64_t chunk = std::max<int64_t>(
       kTileTokens, kActChunkBytes / (nb * static_cast<int64_t>(sizeof(ActBlockQ8))) / kTileTokens * kTileTokens);
-  const int64_t chunk_tokens = std::min(chunk, nt);
   const auto grow = [](auto& v, int64_t size) {
     if (v.size() < static_cast<size_t>(size)) v.resize(static_cast<size_t>(size));
   };
   Scratch& s = scratch();
   grow(s.wd, std::max(kTileRows, kGemvRows) * nb8);
   if (T::kHasMin) grow(s.wc, std::max(kTileRows, kGemvRows) * nb8);
-  if (kOffset) grow(s.as, chunk_tokens * nb8);
   if (nt > 1) {
-    grow(s.ad, chunk_tokens * nb8);
     grow(s.scales, kTileRows * kTileTokens * nb8);
     grow(s.codes, kTileRows * nb * 32);
   }
@@ -297,11 +284,6 @@ void dot_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const ui
   for (int64_t t0 = 0; t0 < nt; t0 += chunk) {
     const int64_t tc = std::min(chunk, nt - t0);
     const bool gemv = tc == 1;
-    for (int64_t t = 0; t < tc; ++t) {
-      const auto* act = reinterpret_cast<const ActBlockQ8*>(a + static_cast<size_t>(t0 + t) * a_stride);
-      if (kOffset) gather_act_field(act, nb, nb8, s.as.data() + t * nb8, [](const ActBlockQ8& ab) { return ab.s; });
-      if (!gemv) gather_act_field(act, nb, nb8, s.ad.data() + t * nb8, [](const ActBlockQ8& ab) { return ab.d; });
-    }
     const int64_t group_rows = gemv ? kGemvRows : kTileRows;
     m.codes = gemv ? nullptr : s.codes.data();
     for (int64_t r0 = 0; r0 < nr; r0 += group_rows) {
@@ -324,9 +306,10 @@ void dot_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const ui
       for (int64_t tt = 0; tt < tc; tt += kTileTokens) {
         const int64_t rn = std::min<int64_t>(kTileTokens, tc - tt);
         for (int64_t t = 0; t < rn; ++t) {
-          acts[t] = reinterpret_cast<const ActBlockQ8*>(a + static_cast<size_t>(t0 + tt + t) * a_stride);
-          if (kOffset) as[t] = s.as.data() + (tt + t) * nb8;
-          if (!gemv) ad[t] = s.ad.data() + (tt + t) * nb8;
+          const uint8_t* row = a + static_cast<size_t>(t0 + tt + t) * a_stride;
+          acts[t] = reinterpret_cast<const ActBlockQ8*>(row);
+          as[t] = act_q8_sums(row, nb);  // the row's zero-padded d and s arrays (kernels/dot_kernel.h)
+          ad[t] = act_q8_scales(row, nb);
         }
         m.y = y + (t0 + tt) * ldy + r0;
         if (gemv) MicroTable<T>::kGemv[rm - 1](m);
@@ -393,6 +376,7 @@ void quantize_act_q8_avx2(const float* x, uint8_t* out, int64_t n) {
     blk.s = d * static_cast<float>(_mm_cvtsi128_si32(sum));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk.qs), _mm256_permutevar8x32_epi32(packed, unshuffle));
   }
+  finish_act_q8_row(out, n / 32);
 }
 
 }  // namespace bitdial

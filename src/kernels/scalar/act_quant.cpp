@@ -35,6 +35,7 @@ void quantize_act_q8_scalar(const float* x, uint8_t* out, int64_t n) {
     for (int j = 0; j < 32; ++j) sum += blk.qs[j];
     blk.s = blk.d * static_cast<float>(sum);
   }
+  finish_act_q8_row(out, n / 32);
 }
 
 void quantize_act_q8k_scalar(const float* x, uint8_t* out, int64_t n) {
