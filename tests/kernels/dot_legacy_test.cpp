@@ -249,6 +249,22 @@ TEST(QuantizeActQ8, Avx2BytesEqualScalarBytes) {
   }
 }
 
+TEST(QuantizeActQ8, RowEndsWithItsScalesAndSumsZeroPadded) {
+  for (const int64_t n_blocks : {1, 8, 37}) {
+    const std::vector<float> x = converter_input(n_blocks);
+    std::vector<uint8_t> row(act_row_bytes(ActFormat::Q8, n_blocks * 32), 0x55);
+    quantize_act_q8_scalar(x.data(), row.data(), n_blocks * 32);
+    const auto* blocks = reinterpret_cast<const ActBlockQ8*>(row.data());
+    const float* d = act_q8_scales(row.data(), n_blocks);
+    const float* s = act_q8_sums(row.data(), n_blocks);
+    ASSERT_EQ(reinterpret_cast<const uint8_t*>(s + act_q8_padded(n_blocks)), row.data() + row.size());
+    for (int64_t b = 0; b < act_q8_padded(n_blocks); ++b) {
+      EXPECT_EQ(d[b], b < n_blocks ? blocks[b].d : 0.0f) << n_blocks << " blocks, block " << b;
+      EXPECT_EQ(s[b], b < n_blocks ? blocks[b].s : 0.0f) << n_blocks << " blocks, block " << b;
+    }
+  }
+}
+
 TEST(QuantizeActQ8, ScalarRoundsTiesToEven) {
   const std::vector<float> x = converter_input(3);
   std::vector<uint8_t> out(act_row_bytes(ActFormat::Q8, 96));
