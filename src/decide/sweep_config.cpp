@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "eval/base_url.h"
 #include "core/yaml_fields.h"
 #include "core/sha256.h"
 #include "core/atomic_file.h"
@@ -23,7 +24,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
 // The entries one item of `candidates:` stands for (a presets x methods item gives several).
 void parse_candidate(const YamlFields& c, const YAML::Node& n, std::vector<CandidateSpec>& out) {
@@ -50,7 +50,7 @@ void parse_candidate(const YamlFields& c, const YAML::Node& n, std::vector<Candi
     } else {
       s.kind = CandidateSpec::Kind::remote;
       s.path = c.str(n["url"], "url");
-      if (!is_url(s.path)) c.bad(n["url"], "'url' must start with http:// or https://");
+      if (!is_http_url(s.path)) c.bad(n["url"], "'url' must start with http:// or https://");
       if (!n["model"]) c.bad(n, "a url candidate needs 'model' (the name the server knows it by)");
       s.model_name = c.str(n["model"], "model");
       if (n["api_key_env"]) s.api_key_env = c.str(n["api_key_env"], "api_key_env");

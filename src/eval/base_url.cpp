@@ -49,4 +49,6 @@ BaseUrl parse_base_url(const std::string& url) {
   return {scheme + "://" + authority, path};
 }
 
+bool is_http_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
+
 }  // namespace bitdial

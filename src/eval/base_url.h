@@ -16,4 +16,7 @@ struct BaseUrl {
 // Throws bitdial::Error naming the URL and what is wrong (scheme, query, credentials, host, port).
 BaseUrl parse_base_url(const std::string& url);
 
+// True when s starts with http:// or https:// (a model given as an endpoint rather than a file).
+bool is_http_url(const std::string& s);
+
 }  // namespace bitdial

@@ -8,6 +8,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "eval/base_url.h"
 #include "eval/paired.h"
 #include "eval/perplexity.h"
 #include "eval/remote_model.h"
@@ -125,8 +126,6 @@ json example_json(const ExampleResult& e) {
   return j;
 }
 
-bool is_remote(const std::string& model) { return model.rfind("http://", 0) == 0 || model.rfind("https://", 0) == 0; }
-
 // One side of the comparison: a loaded GGUF file or a probed endpoint.
 struct Subject {
   std::string label;  // the summary's "model" / "baseline"
@@ -137,7 +136,7 @@ struct Subject {
 // Loads a GGUF file, or validates an endpoint's address (probe_subject() sends the first request).
 Subject open_subject(const std::string& spec, const std::string& name, const std::string& key_env) {
   Subject s;
-  if (!is_remote(spec)) {
+  if (!is_http_url(spec)) {
     s.local = std::make_unique<LlamaModel>(LlamaModel::load(spec));
     s.label = spec;
     return s;
@@ -189,7 +188,7 @@ EvalOutput run_evaluation(const EvalOptions& o) {
   if (o.texts.empty() && o.tasks.empty()) fail("nothing to evaluate: give --text FILE and/or --task FILE.jsonl");
   if (o.n_ctx < 3) fail("--ctx ", o.n_ctx, " is too small (at least 3)");
   if (o.resamples < 1) fail("--resamples ", o.resamples, " must be at least 1");
-  const bool remote_cand = is_remote(o.model), remote_base = !o.baseline.empty() && is_remote(o.baseline);
+  const bool remote_cand = is_http_url(o.model), remote_base = !o.baseline.empty() && is_http_url(o.baseline);
   const bool any_local = !remote_cand || (!o.baseline.empty() && !remote_base);
   const bool remote_texts = (remote_cand || remote_base) && !o.texts.empty();
   if (remote_texts && !any_local && o.tokenizer.empty())

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/json_parse.h"
+#include "model/tokenizer/utf8.h"
 #include "eval/base_url.h"
 
 namespace bitdial {
@@ -21,13 +22,6 @@ namespace {
 // from the same float, so a tolerance far below any real gap between candidates is enough.
 constexpr double kGreedyTolerance = 1e-6;
 
-// text_offset counts characters (OpenAI, vLLM: Python str indices), i.e. UTF-8 code points; equal to
-// bytes for ASCII.
-int64_t utf8_chars(const std::string& s) {
-  int64_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
 
 // "HTTP <status>: <first 200 bytes of the body>", plus a hint for the two statuses a user can fix.
 [[noreturn]] void fail_http(const std::string& url, int status, const std::string& body) {

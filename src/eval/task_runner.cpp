@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "eval/task_match.h"
+#include "model/ops.h"
 #include "model/sampler.h"
 #include "model/session_batch.h"
 
@@ -18,13 +19,7 @@ namespace {
 
 // row (n_vocab) -> log softmax(row)[id], accumulated in double so a long continuation's sum does not
 // depend on float rounding order beyond the logits themselves.
-double log_prob(const float* row, int64_t n_vocab, int32_t id) {
-  double mx = row[0];
-  for (int64_t i = 1; i < n_vocab; ++i) mx = std::max(mx, static_cast<double>(row[i]));
-  double sum = 0;
-  for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
-  return static_cast<double>(row[id]) - mx - std::log(sum);
-}
+double log_prob(const float* row, int64_t n_vocab, int32_t id) { return log_softmax_of(row, n_vocab).at(row[id]); }
 
 void count(SliceStats& s, const ExampleResult& r) {
   ++s.n;

@@ -1,5 +1,6 @@
 #include "model/ops.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace bitdial {
@@ -79,6 +80,14 @@ void softmax_inplace(float* x, int64_t n) {
 void swiglu_inplace(float* gate, const float* up, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+LogSoftmax log_softmax_of(const float* row, int64_t n) {
+  double mx = row[0];
+  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(row[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(row[i]) - mx);
+  return {mx, std::log(sum)};
 }
 
 }  // namespace bitdial

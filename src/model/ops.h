@@ -27,6 +27,15 @@ void rope_apply(float* x, int64_t n, int64_t n_heads, int64_t head_dim, RopeMode
 // x (n) -> softmax(x) in place; subtracts the max first so exp never overflows.
 void softmax_inplace(float* x, int64_t n);
 
+// log softmax of one logits row, in double: at(row[i]) = row[i] - max - log(sum exp(row - max)).
+// Evaluation and serving both score tokens with it, so their log-probs agree to the bit.
+struct LogSoftmax {
+  double max = 0;
+  double log_sum = 0;
+  double at(float logit) const { return static_cast<double>(logit) - max - log_sum; }
+};
+LogSoftmax log_softmax_of(const float* row, int64_t n);
+
 // gate (n), up (n) -> gate = silu(gate) * up, with silu(g) = g / (1 + exp(-g)) (SwiGLU).
 void swiglu_inplace(float* gate, const float* up, int64_t n);
 

@@ -3,11 +3,17 @@
 // The EventStore persists them (SQLite); the rollback monitor and `--status` read them back.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 
 namespace bitdial::serve {
+
+// The clock every event's `time` is on: unix seconds (UTC), sub-second.
+inline double event_time_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 struct RequestEvent {
   std::string request_id;

@@ -16,10 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;
@@ -85,7 +81,7 @@ std::string Gateway::render_metrics() {
 
 Answer Gateway::answer(ParsedRequest& request, const RouteInputs& inputs, const std::string& request_id,
                        const std::string& endpoint, const TokenCallback& stream) {
-  const double arrival = unix_now();
+  const double arrival = event_time_now();
   const Clock::time_point t0 = Clock::now();
   GenerationRequest& gen = request.gen;
   gen.request_id = request_id;
@@ -233,7 +229,7 @@ void Gateway::feedback(const std::string& request_id, bool overridden, const std
   if (!req) throw ApiException(ApiError{404, "not_found_error", "no request with id '" + request_id + "' was recorded", "request_id", ""});
   FeedbackEvent f;
   f.request_id = request_id;
-  f.time = unix_now();
+  f.time = event_time_now();
   f.overridden = overridden;
   f.correct_answer = correct_answer;
   store_->record(f);

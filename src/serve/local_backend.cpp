@@ -264,7 +264,7 @@ void LocalBackend::step() {
           // Row r holds the logits at position base + r, which predict the token after it.
           for (size_t t = std::max<size_t>(s.scored_from, 1); t < s.tokens.size(); ++t) {
             const float* row = rows.data() + (static_cast<int64_t>(t) - 1 - base) * n_vocab;
-            s.loglik += static_cast<double>(row[s.tokens[t]]) - log_sum_exp(row, n_vocab);
+            s.loglik += log_softmax_of(row, n_vocab).at(row[s.tokens[t]]);
           }
           s.done = true;
           if (std::all_of(job->seqs.begin(), job->seqs.end(), [](const Seq& x) { return x.done; })) finish(job);
@@ -285,9 +285,9 @@ void LocalBackend::step() {
               offset += utf8_chars(texts[t]);
               if (t > 0) {
                 const float* row = rows.data() + (static_cast<int64_t>(t) - 1) * n_vocab;
-                const double lse = log_sum_exp(row, n_vocab);
-                p.logprob = static_cast<double>(row[p.id]) - lse;
-                for (const auto& [id, lp] : top_logprobs(row, n_vocab, job->req.logprobs, lse))
+                const LogSoftmax ls = log_softmax_of(row, n_vocab);
+                p.logprob = ls.at(row[p.id]);
+                for (const auto& [id, lp] : top_logprobs(row, n_vocab, job->req.logprobs, ls))
                   p.top.emplace_back(tok.is_control(id) ? tok.token_text(id) : tok.piece(id), lp);
               }
               job->result.prompt_tokens.push_back(std::move(p));
@@ -304,11 +304,11 @@ void LocalBackend::step() {
         const std::span<const float> row(last, static_cast<size_t>(n_vocab));
         const int32_t id = job->sampler->sample(row);
         job->sampler->accept(id);
-        const double lse = log_sum_exp(last, n_vocab);
+        const LogSoftmax ls = log_softmax_of(last, n_vocab);
         TokenLogprob info;
         info.id = id;
-        info.logprob = static_cast<double>(last[id]) - lse;
-        for (const auto& [alt, lp] : top_logprobs(last, n_vocab, job->req.logprobs, lse))
+        info.logprob = ls.at(last[id]);
+        for (const auto& [alt, lp] : top_logprobs(last, n_vocab, job->req.logprobs, ls))
           info.top.emplace_back(tok.is_control(alt) ? tok.token_text(alt) : tok.piece(alt), lp);
         if (tok.is_eog(id)) {
           job->finish_reason = "stop";

@@ -4,19 +4,19 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "eval/base_url.h"
 #include "serve/local_backend.h"
 #include "serve/upstream_backend.h"
 
 namespace bitdial::serve {
 namespace {
 
-bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
 BackendConfig backend_for(const std::string& name, const std::string& where, const QuickServeOptions& o, const char* flag) {
   BackendConfig b;
   b.name = name;
   b.max_batch = o.max_batch;
-  if (is_url(where)) {
+  if (is_http_url(where)) {
     b.url = where;
     b.api_key_env = o.upstream_api_key_env;
   } else {

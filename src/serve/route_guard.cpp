@@ -9,10 +9,6 @@
 namespace bitdial::serve {
 namespace {
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 // A route can be rolled back when it has a control to move to: an A/B control or a fallback.
 bool watchable(const RouteConfig& r) { return r.ab.has_value() || !r.fallback.empty(); }
 
@@ -86,7 +82,7 @@ void RouteGuard::check(const std::string& route, Watch& w) {
   if (!failed) return;
   const auto& [rule, verdict] = *failed;
   RollbackEvent e;
-  e.time = unix_now();
+  e.time = event_time_now();
   e.route = route;
   e.action = "rollback";
   e.metric = rollback_metric_name(rule.metric);
@@ -112,7 +108,7 @@ void RouteGuard::set_mode(const std::string& route, Watch& w, RouteMode mode, co
   RouteState s;
   s.route = route;
   s.rolled_back = mode == RouteMode::rolled_back;
-  s.time = unix_now();
+  s.time = event_time_now();
   s.reason = mode == RouteMode::promoted ? "promoted: " + reason : reason;
   store_.set_route_state(s);
 }
@@ -132,7 +128,7 @@ void RouteGuard::manual(const std::string& route, const std::string& action, con
                          : w.mode == RouteMode::rolled_back || !cfg->ab ? RouteMode::normal
                                                                        : RouteMode::promoted;
   RollbackEvent e;
-  e.time = unix_now();
+  e.time = event_time_now();
   e.route = route;
   e.action = "manual_" + action;
   e.metric = "manual";

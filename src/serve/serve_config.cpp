@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "core/yaml_fields.h"
+#include "eval/base_url.h"
 #include "serve/chat_template.h"
 
 namespace bitdial::serve {
@@ -39,7 +40,7 @@ BackendConfig parse_backend(const YamlFields& f, const YAML::Node& n) {
   if (n["model"]) b.model = f.existing(n["model"], "model");
   if (n["url"]) {
     b.url = f.str(n["url"], "url");
-    if (b.url.rfind("http://", 0) != 0 && b.url.rfind("https://", 0) != 0)
+    if (!is_http_url(b.url))
       f.bad(n["url"], "'url' must start with http:// or https://, e.g. http://10.0.0.5:8000/v1");
   }
   if (n["upstream_model"]) b.upstream_model = f.str(n["upstream_model"], "upstream_model");

@@ -61,7 +61,7 @@ void ShadowReplayer::loop() {
     } catch (const std::exception& ex) {
       e.error = ex.what();
     }
-    e.time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    e.time = event_time_now();
     done_(e);
   }
 }

@@ -8,15 +8,7 @@
 
 namespace bitdial::serve {
 
-double log_sum_exp(const float* row, int64_t n) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, row[i]);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(row[i]) - mx);
-  return static_cast<double>(mx) + std::log(s);
-}
-
-std::vector<std::pair<int32_t, double>> top_logprobs(const float* row, int64_t n, int k, double lse) {
+std::vector<std::pair<int32_t, double>> top_logprobs(const float* row, int64_t n, int k, const LogSoftmax& ls) {
   std::vector<std::pair<int32_t, double>> out;
   if (k <= 0 || n <= 0) return out;
   const size_t kk = static_cast<size_t>(std::min<int64_t>(k, n));
@@ -25,7 +17,7 @@ std::vector<std::pair<int32_t, double>> top_logprobs(const float* row, int64_t n
   const auto better = [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
   std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kk), ids.end(), better);
   out.reserve(kk);
-  for (size_t i = 0; i < kk; ++i) out.emplace_back(ids[i], static_cast<double>(row[ids[i]]) - lse);
+  for (size_t i = 0; i < kk; ++i) out.emplace_back(ids[i], ls.at(row[ids[i]]));
   return out;
 }
 
@@ -48,12 +40,6 @@ std::vector<std::string> prompt_token_texts(const Tokenizer& tok, const std::vec
       }
   }
   return texts;
-}
-
-int64_t utf8_chars(const std::string& s) {
-  int64_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
 }
 
 GeneratedText::GeneratedText(std::vector<std::string> stops) : stops_(std::move(stops)) {

@@ -8,25 +8,21 @@
 #include <utility>
 #include <vector>
 
+#include "model/ops.h"
 #include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/utf8.h"
 
 namespace bitdial::serve {
 
-// log(sum(exp(row))) in double, shifted by the maximum so nothing overflows.
-double log_sum_exp(const float* row, int64_t n);
-
-// The k most likely ids of a row with their log-probabilities (row - lse), most likely first, ties
-// to the lower id (as the sampler's ordering). k <= 0: none.
-std::vector<std::pair<int32_t, double>> top_logprobs(const float* row, int64_t n, int k, double lse);
+// The k most likely ids of a row with their log-probabilities (ls.at(row[id]), ls the row's log
+// softmax), most likely first, ties to the lower id (as the sampler's ordering). k <= 0: none.
+std::vector<std::pair<int32_t, double>> top_logprobs(const float* row, int64_t n, int k, const LogSoftmax& ls);
 
 // One text per token: its piece, control tokens "". With as_text (the prompt came as text), the space a
 // SentencePiece vocabulary prefixes to the text is removed from the first token that carries it, so the
 // texts concatenate to tok.decode(ids) — the prompt as sent — and offsets line up with it. A prompt sent
 // as token ids has no text of its own: each token keeps its piece (" a" for "▁a").
 std::vector<std::string> prompt_token_texts(const Tokenizer& tok, const std::vector<int32_t>& ids, bool as_text);
-
-// Code points in s (text_offset counts characters, as OpenAI's and vLLM's Python string indices).
-int64_t utf8_chars(const std::string& s);
 
 // Generated text as it grows token by token. A stop string ends the text where it begins (the stop
 // string itself is not part of the answer). While streaming, bytes that could be the start of a stop

@@ -53,13 +53,13 @@ TEST(GeneratedText, TokenWhollyInsideTheStopStringIsDropped) {
 
 TEST(TokenText, TopLogprobsAreSortedWithTiesToTheLowerId) {
   const float row[] = {1.0f, 3.0f, 3.0f, 0.5f};
-  const double lse = log_sum_exp(row, 4);
-  const auto top = top_logprobs(row, 4, 3, lse);
+  const LogSoftmax ls = log_softmax_of(row, 4);
+  const auto top = top_logprobs(row, 4, 3, ls);
   ASSERT_EQ(top.size(), 3u);
   EXPECT_EQ(top[0].first, 1);
   EXPECT_EQ(top[1].first, 2);
   EXPECT_EQ(top[2].first, 0);
-  EXPECT_NEAR(top[0].second, 3.0 - lse, 1e-12);
+  EXPECT_NEAR(top[0].second, 3.0 - ls.max - ls.log_sum, 1e-12);
 }
 
 TEST(TokenText, Utf8CharsCountsCodePoints) { EXPECT_EQ(utf8_chars("h\xC3\xA9llo\xE2\x82\xAC"), 6); }

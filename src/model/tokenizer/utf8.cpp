@@ -57,4 +57,10 @@ std::optional<size_t> utf8_find_invalid(std::string_view text) {
   return std::nullopt;
 }
 
+int64_t utf8_chars(std::string_view s) {
+  int64_t n = 0;
+  for (const unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 }  // namespace bitdial

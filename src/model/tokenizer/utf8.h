@@ -21,6 +21,10 @@ void utf8_append(std::string& out, uint32_t cp);
 // or 0 when the bytes there are malformed.
 size_t utf8_valid_len(std::string_view text, size_t pos);
 
+// Code points in s (bytes that are not continuation bytes): the character offsets OpenAI-style APIs
+// report (Python string indices).
+int64_t utf8_chars(std::string_view s);
+
 // Byte offset of the first malformed UTF-8 sequence, or nullopt when the whole text is valid.
 std::optional<size_t> utf8_find_invalid(std::string_view text);
 
