@@ -14,7 +14,7 @@ namespace bitdial {
 // Activation formats a kernel consumes. Blocks are internal to bitdial (never written to files).
 enum class ActFormat {
   F32,   // plain floats
-  Q8,    // ActBlockQ8 per 32 values, then the blocks' d and s again as float arrays (see below)
+  Q8,    // ActBlockQ8 per 32 values, then the blocks' d, s and code sums again as arrays (see below)
   Q8_K,  // ActBlockQ8K per 256 values
 };
 
@@ -28,15 +28,19 @@ struct ActBlockQ8 {
 static_assert(sizeof(ActBlockQ8) == 40);
 
 // A Q8 activation row of nb blocks: the nb ActBlockQ8, then their scales d and their sums s again as
-// two float arrays of act_q8_padded(nb) entries each (zero past nb). Tile kernels load these 8 at a
-// time; gathering them out of the 40-byte blocks again for every group of weight rows took ~12 % of a
-// Q4_0 prompt pass.
+// two float arrays, then the exact integer sums of their codes (sum of qs) as an int32 array, each
+// of act_q8_padded(nb) entries (zero past nb). Tile kernels load these 8 at a time; gathering them
+// out of the 40-byte blocks again for every group of weight rows took ~12 % of a Q4_0 prompt pass.
+// The packed q4_0 / q8_0 kernels fold the weight offset in exactly with the code sums.
 inline int64_t act_q8_padded(int64_t nb) { return (nb + 7) / 8 * 8; }
 inline const float* act_q8_scales(const uint8_t* row, int64_t nb) {
   return reinterpret_cast<const float*>(row + static_cast<size_t>(nb) * sizeof(ActBlockQ8));
 }
 inline const float* act_q8_sums(const uint8_t* row, int64_t nb) { return act_q8_scales(row, nb) + act_q8_padded(nb); }
-// Writes the two arrays from the row's blocks (every Q8 converter ends with it).
+inline const int32_t* act_q8_code_sums(const uint8_t* row, int64_t nb) {
+  return reinterpret_cast<const int32_t*>(act_q8_sums(row, nb) + act_q8_padded(nb));
+}
+// Writes the three arrays from the row's blocks (every Q8 converter ends with it).
 void finish_act_q8_row(uint8_t* row, int64_t nb);
 
 // x_j ~ d * qs[j]; bsums[i] = sum of qs[16 i .. 16 i + 15] (k-quant sub-block minimums use them).
@@ -70,6 +74,11 @@ using DotTileFn = void (*)(int64_t n, const uint8_t* w, size_t w_stride, int64_t
 struct DotKernel {
   ActFormat act = ActFormat::F32;
   DotTileFn tile = nullptr;  // null: this ISA has no kernel for the type
+  // The same products for weights packed 8 rows at a time (kernels/packed_rows.h): w points at
+  // groups w_stride bytes apart and nr is a multiple of 8. Null: no packed kernel on this ISA.
+  // Same contract as tile (results independent of nr, nt and position), though not bitwise equal
+  // to tile's: a row is always computed by the one kernel its layout selects.
+  DotTileFn packed_tile = nullptr;
 };
 
 // The scalar reference kernels (kernels/scalar/), one per weight type; tile is null where bitdial

@@ -13,7 +13,7 @@ size_t act_row_bytes(ActFormat fmt, int64_t n) {
   switch (fmt) {
     case ActFormat::F32: return count * sizeof(float);
     case ActFormat::Q8:
-      return count * sizeof(ActBlockQ8) + 2 * static_cast<size_t>(act_q8_padded(static_cast<int64_t>(count))) * sizeof(float);
+      return count * sizeof(ActBlockQ8) + 3 * static_cast<size_t>(act_q8_padded(static_cast<int64_t>(count))) * sizeof(float);
     case ActFormat::Q8_K: return count * sizeof(ActBlockQ8K);
   }
   return 0;
@@ -23,9 +23,14 @@ void finish_act_q8_row(uint8_t* row, int64_t nb) {
   const auto* blocks = reinterpret_cast<const ActBlockQ8*>(row);
   auto* d = reinterpret_cast<float*>(row + static_cast<size_t>(nb) * sizeof(ActBlockQ8));
   float* s = d + act_q8_padded(nb);
+  auto* q = reinterpret_cast<int32_t*>(s + act_q8_padded(nb));
   for (int64_t b = 0; b < act_q8_padded(nb); ++b) {
     d[b] = b < nb ? blocks[b].d : 0.0f;
     s[b] = b < nb ? blocks[b].s : 0.0f;
+    int32_t sum = 0;
+    if (b < nb)
+      for (int8_t v : blocks[b].qs) sum += v;
+    q[b] = sum;
   }
 }
 

@@ -1,12 +1,15 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "blocks/traits.h"
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_kernel.h"
+#include "kernels/packed_rows.h"
 
 namespace bitdial {
 namespace {
@@ -41,52 +44,135 @@ Plan plan_for(Isa isa, TensorType type) {
   return p;
 }
 
+// One weight of a shared-input product, with its plan and where its converted activations are.
+struct Job {
+  const WeightView* w;
+  float* y;
+  Plan plan;
+  const uint8_t* act;
+  size_t act_stride;
+  int64_t n_row_blocks;
+  size_t group_stride;   // packed groups, when the packed kernel runs
+  int64_t packed_rows;   // rows [0, packed_rows) go through it (0: not packed)
+};
+
+// Rows [rb * kRowBlock, +kRowBlock) of one job for every token.
+void run_row_block(const Job& j, int64_t rb, int64_t n_tokens, std::vector<float>& decoded) {
+  const WeightView& w = *j.w;
+  const int64_t rows = w.rows, cols = w.cols;
+  const Plan& plan = j.plan;
+  int64_t r0 = rb * kRowBlock;
+  const int64_t r_end = std::min(r0 + kRowBlock, rows);
+  if (r0 < j.packed_rows) {
+    const int64_t np = std::min(r_end, j.packed_rows) - r0;
+    const uint8_t* groups = w.packed + static_cast<size_t>(r0 / kPackedRows) * j.group_stride;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock)
+      plan.kernel.packed_tile(cols, groups, j.group_stride, np, j.act + static_cast<size_t>(t0) * j.act_stride,
+                              j.act_stride, std::min(kTokenBlock, n_tokens - t0), j.y + t0 * rows + r0, rows);
+    r0 += np;
+    if (r0 == r_end) return;
+  }
+  const int64_t nr = r_end - r0;
+  const size_t w_stride = w.row_stride();
+  const uint8_t* wb = w.data + static_cast<size_t>(r0) * w_stride;
+  size_t stride = w_stride;
+  if (plan.decode_rows) {
+    const DequantizeRowFn decode = type_traits(w.type).dequantize_row;
+    decoded.resize(static_cast<size_t>(kRowBlock * cols));
+    for (int64_t r = 0; r < nr; ++r) decode(wb + static_cast<size_t>(r) * w_stride, decoded.data() + r * cols, cols);
+    wb = reinterpret_cast<const uint8_t*>(decoded.data());
+    stride = static_cast<size_t>(cols) * sizeof(float);
+  }
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
+    const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
+    plan.kernel.tile(cols, wb, stride, nr, j.act + static_cast<size_t>(t0) * j.act_stride, j.act_stride, nt,
+                     j.y + t0 * rows + r0, rows);
+  }
+}
+
 }  // namespace
 
-void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, float* y) {
-  const Plan plan = plan_for(isa, w.type);
-  const int64_t rows = w.rows, cols = w.cols;
-  if (cols % act_block_size(plan.kernel.act) != 0)
-    fail("matmul: row length ", cols, " is not a multiple of the activation block ", act_block_size(plan.kernel.act));
+void matmul_shared_input_isa(Isa isa, std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
+  if (outs.empty()) return;
+  const int64_t cols = outs[0].w->cols;
+  std::vector<Job> jobs;
+  jobs.reserve(outs.size());
+  int64_t macs = 0;
+  for (const MatmulOut& o : outs) {
+    BITDIAL_ASSERT(o.w->cols == cols);
+    Job j{o.w, o.y, plan_for(isa, o.w->type), nullptr, 0, 0, 0, 0};
+    if (cols % act_block_size(j.plan.kernel.act) != 0)
+      fail("matmul: row length ", cols, " is not a multiple of the activation block ", act_block_size(j.plan.kernel.act));
+    j.n_row_blocks = (o.w->rows + kRowBlock - 1) / kRowBlock;
+    // Packed groups start at multiples of 8 rows, and so does every row block (kRowBlock % 8 == 0):
+    // a row always goes through the same kernel whatever the thread count.
+    static_assert(kRowBlock % kPackedRows == 0);
+    if (o.w->packed != nullptr && j.plan.kernel.packed_tile != nullptr && !j.plan.decode_rows) {
+      j.group_stride = packed_group_bytes(o.w->type, cols);
+      j.packed_rows = o.w->rows / kPackedRows * kPackedRows;
+    }
+    macs += o.w->rows * cols * n_tokens;
+    jobs.push_back(j);
+  }
+  const bool parallel = macs >= kParallelMinMacs;
 
-  const bool parallel = rows * cols * n_tokens >= kParallelMinMacs;
-  // Activations in the kernel's format, converted once for all rows.
-  const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
-  size_t act_stride = static_cast<size_t>(cols) * sizeof(float);
-  static thread_local std::vector<uint8_t> act_buf;
-  if (plan.quantize_act != nullptr) {
-    act_stride = act_row_bytes(plan.kernel.act, cols);
-    act_buf.resize(act_stride * static_cast<size_t>(n_tokens));
-    uint8_t* out = act_buf.data();
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t t = 0; t < n_tokens; ++t) plan.quantize_act(x + t * cols, out + static_cast<size_t>(t) * act_stride, cols);
-    act = act_buf.data();
+  // Activations in each kernel's format, converted once per format for all the weights. One token
+  // converts on the calling thread: a parallel loop of one item only adds a barrier.
+  static thread_local std::vector<uint8_t> act_buf[3];
+  const ActFormat formats[3] = {ActFormat::F32, ActFormat::Q8, ActFormat::Q8_K};
+  for (int f = 0; f < 3; ++f) {
+    Job* first = nullptr;
+    for (Job& j : jobs)
+      if (j.plan.kernel.act == formats[f] && first == nullptr) first = &j;
+    if (first == nullptr) continue;
+    const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+    size_t stride = static_cast<size_t>(cols) * sizeof(float);
+    if (first->plan.quantize_act != nullptr) {
+      const QuantizeActFn quantize = first->plan.quantize_act;
+      stride = act_row_bytes(formats[f], cols);
+      act_buf[f].resize(stride * static_cast<size_t>(n_tokens));
+      uint8_t* out = act_buf[f].data();
+#pragma omp parallel for schedule(static) if (parallel && n_tokens > 1)
+      for (int64_t t = 0; t < n_tokens; ++t) quantize(x + t * cols, out + static_cast<size_t>(t) * stride, cols);
+      act = out;
+    }
+    for (Job& j : jobs)
+      if (j.plan.kernel.act == formats[f]) {
+        j.act = act;
+        j.act_stride = stride;
+      }
   }
 
-  const int64_t n_row_blocks = (rows + kRowBlock - 1) / kRowBlock;
-  const size_t w_stride = w.row_stride();
-  const DequantizeRowFn decode = type_traits(w.type).dequantize_row;
+  // One parallel loop over the row blocks of all the weights in turn.
+  int64_t total = 0;
+  for (const Job& j : jobs) total += j.n_row_blocks;
 #pragma omp parallel if (parallel)
   {
     static thread_local std::vector<float> decoded;  // kRowBlock decoded rows when decode_rows
-    if (plan.decode_rows) decoded.resize(static_cast<size_t>(kRowBlock * cols));
+    size_t ji = 0;
+    int64_t base = 0;
 #pragma omp for schedule(static)
-    for (int64_t rb = 0; rb < n_row_blocks; ++rb) {
-      const int64_t r0 = rb * kRowBlock, nr = std::min(kRowBlock, rows - r0);
-      const uint8_t* wb = w.data + static_cast<size_t>(r0) * w_stride;
-      size_t stride = w_stride;
-      if (plan.decode_rows) {
-        for (int64_t r = 0; r < nr; ++r) decode(wb + static_cast<size_t>(r) * w_stride, decoded.data() + r * cols, cols);
-        wb = reinterpret_cast<const uint8_t*>(decoded.data());
-        stride = static_cast<size_t>(cols) * sizeof(float);
-      }
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenBlock) {
-        const int64_t nt = std::min(kTokenBlock, n_tokens - t0);
-        plan.kernel.tile(cols, wb, stride, nr, act + static_cast<size_t>(t0) * act_stride, act_stride, nt,
-                         y + t0 * rows + r0, rows);
-      }
+    for (int64_t u = 0; u < total; ++u) {
+      while (u >= base + jobs[ji].n_row_blocks) base += jobs[ji++].n_row_blocks;
+      run_row_block(jobs[ji], u - base, n_tokens, decoded);
     }
   }
+}
+
+void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, float* y) {
+  const MatmulOut out{&w, y};
+  matmul_shared_input_isa(isa, std::span<const MatmulOut>(&out, 1), x, n_tokens);
+}
+
+std::vector<uint8_t> pack_for_matmul(const WeightView& w) {
+  if (!has_packed_layout(w.type) || w.rows < kPackedRows || w.cols % 32 != 0) return {};
+  const char* env = std::getenv("BITDIAL_REPACK");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return {};
+  const DotKernel& k = active_isa() == Isa::Avx2 ? avx2_dot_kernel(w.type) : scalar_dot_kernel(w.type);
+  if (k.packed_tile == nullptr) return {};
+  std::vector<uint8_t> out(static_cast<size_t>(w.rows / kPackedRows) * packed_group_bytes(w.type, w.cols));
+  pack_rows(w.type, w.data, w.row_stride(), w.rows, w.cols, out.data());
+  return out;
 }
 
 void float_dot_tile(TensorType type, int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const float* x,
@@ -97,5 +183,9 @@ void float_dot_tile(TensorType type, int64_t n, const uint8_t* w, size_t w_strid
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y) { matmul_isa(active_isa(), w, x, n_tokens, y); }
+
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
+  matmul_shared_input_isa(active_isa(), outs, x, n_tokens);
+}
 
 }  // namespace bitdial

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "core/tensor_type.h"
 #include "kernels/dispatch.h"
@@ -18,6 +20,10 @@ struct WeightView {
   const uint8_t* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
+  // The same rows packed 8 at a time for the active path's packed kernel (kernels/packed_rows.h):
+  // groups of the first rows / 8 * 8 rows, packed_group_bytes apart; null when not packed. matmul
+  // reads these instead of data; everything else (row decoders, the quantizer) reads data.
+  const uint8_t* packed = nullptr;
 
   size_t row_stride() const { return row_bytes(type, cols); }
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_stride(); }
@@ -32,6 +38,22 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
 // The same on a given path (tests compare paths); `isa` must be supported by the CPU.
 void matmul_isa(Isa isa, const WeightView& w, const float* x, int64_t n_tokens, float* y);
+
+// w's rows packed for the active path's packed kernel (pack_rows), or empty when the path has none
+// for w's type, when the matrix has fewer than 8 rows, or when BITDIAL_REPACK=0 (for comparing).
+// The caller keeps the buffer alive and points w.packed at it.
+std::vector<uint8_t> pack_for_matmul(const WeightView& w);
+
+// Several weights applied to the same x (q, k and v; gate and up): x is converted once per
+// activation format and one parallel loop covers the row blocks of all of them, so a decode step
+// pays one thread wake-up and one barrier instead of one per weight. Every y is bitwise what
+// matmul would give. All weights must have x's row length.
+struct MatmulOut {
+  const WeightView* w;
+  float* y;  // (n_tokens, w->rows)
+};
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens);
+void matmul_shared_input_isa(Isa isa, std::span<const MatmulOut> outs, const float* x, int64_t n_tokens);
 
 // The active path's tile kernel for float weights (f32, f16, bf16) times F32 activations, with the
 // DotTileFn contract of kernels/dot_kernel.h; attention multiplies the cached K and V with it.

@@ -175,7 +175,23 @@ LlamaModel LlamaModel::from_gguf(GgufFile file) {
   m.tied_output_ = load.find("output.weight") == nullptr;
   m.output_ = m.tied_output_ ? m.token_embd_ : load.matrix("output.weight", hp.n_vocab, hp.n_embd);
   if (load.find("rope_freqs.weight") != nullptr) m.rope_freqs_ = load.vector("rope_freqs.weight", hp.rope_dim / 2);
+  for (const std::string& name : m.weight_names())
+    if (name != "token_embd.weight") m.pack(name);
+  if (m.tied_output_) m.pack("output.weight");
   return m;
+}
+
+void LlamaModel::pack(const std::string& name) {
+  WeightView* w = mutable_weight(name);
+  std::vector<uint8_t> bytes = pack_for_matmul(*w);
+  if (bytes.empty()) {
+    w->packed = nullptr;
+    packed_.erase(name);
+    return;
+  }
+  auto buf = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  w->packed = buf->data();
+  packed_[name] = std::move(buf);
 }
 
 namespace {
@@ -243,7 +259,11 @@ void LlamaModel::replace_weight(const std::string& name, TensorType type, std::v
   w->type = type;
   w->data = buf->data();
   owned_[name] = std::move(buf);
-  if (name == "token_embd.weight" && tied_output_) output_ = token_embd_;
+  if (name != "token_embd.weight") pack(name);
+  if (name == "token_embd.weight" && tied_output_) {
+    output_ = token_embd_;
+    pack("output.weight");
+  }
 }
 
 std::vector<float>* LlamaModel::vector(const std::string& name) {

@@ -102,7 +102,12 @@ class LlamaModel {
   // Buffers behind replaced weights, by name (a later replacement frees the earlier buffer); shared so a
   // copied model's views stay valid.
   std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>> owned_;
+  // Packed copies of the matrices the active kernels have a packed layout for (WeightView::packed),
+  // by name; token_embd itself is never packed (its rows are looked up), a tied output's view is.
+  std::map<std::string, std::shared_ptr<const std::vector<uint8_t>>> packed_;
   WeightView* mutable_weight(const std::string& name);
+  // (Re)packs the named matrix's view for matmul, or clears its packed pointer.
+  void pack(const std::string& name);
 };
 
 }  // namespace bitdial

@@ -85,9 +85,8 @@ std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
     // Attention block: x += Wo · attn(rope(Wq xn + bq), rope(Wk xn + bk), Wv xn + bv).
     rms_norm(x.data(), l.attn_norm.data(), n, d, hp.rms_eps, xn.data());
     observe(MatmulSite::attn_in, il, xn, n, d);
-    matmul(l.wq, xn.data(), n, q.data());
-    matmul(l.wk, xn.data(), n, k.data());
-    matmul(l.wv, xn.data(), n, v.data());
+    const MatmulOut qkv[] = {{&l.wq, q.data()}, {&l.wk, k.data()}, {&l.wv, v.data()}};
+    matmul_shared_input(qkv, xn.data(), n);
     add_bias(q.data(), l.bq, n);
     add_bias(k.data(), l.bk, n);
     add_bias(v.data(), l.bv, n);
@@ -106,8 +105,8 @@ std::vector<std::vector<float>> eval_batch(std::span<Session* const> sessions,
     // Feed-forward block: x += W_down (silu(W_gate xn) * (W_up xn)).
     rms_norm(x.data(), l.ffn_norm.data(), n, d, hp.rms_eps, xn.data());
     observe(MatmulSite::ffn_in, il, xn, n, d);
-    matmul(l.w_gate, xn.data(), n, gate.data());
-    matmul(l.w_up, xn.data(), n, up.data());
+    const MatmulOut gate_up[] = {{&l.w_gate, gate.data()}, {&l.w_up, up.data()}};
+    matmul_shared_input(gate_up, xn.data(), n);
     swiglu_inplace(gate.data(), up.data(), n * ff);
     observe(MatmulSite::ffn_mid, il, gate, n, ff);
     matmul(l.w_down, gate.data(), n, tmp.data());

@@ -249,7 +249,7 @@ TEST(QuantizeActQ8, Avx2BytesEqualScalarBytes) {
   }
 }
 
-TEST(QuantizeActQ8, RowEndsWithItsScalesAndSumsZeroPadded) {
+TEST(QuantizeActQ8, RowEndsWithItsScalesSumsAndCodeSumsZeroPadded) {
   for (const int64_t n_blocks : {1, 8, 37}) {
     const std::vector<float> x = converter_input(n_blocks);
     std::vector<uint8_t> row(act_row_bytes(ActFormat::Q8, n_blocks * 32), 0x55);
@@ -257,10 +257,15 @@ TEST(QuantizeActQ8, RowEndsWithItsScalesAndSumsZeroPadded) {
     const auto* blocks = reinterpret_cast<const ActBlockQ8*>(row.data());
     const float* d = act_q8_scales(row.data(), n_blocks);
     const float* s = act_q8_sums(row.data(), n_blocks);
-    ASSERT_EQ(reinterpret_cast<const uint8_t*>(s + act_q8_padded(n_blocks)), row.data() + row.size());
+    const int32_t* q = act_q8_code_sums(row.data(), n_blocks);
+    ASSERT_EQ(reinterpret_cast<const uint8_t*>(q + act_q8_padded(n_blocks)), row.data() + row.size());
     for (int64_t b = 0; b < act_q8_padded(n_blocks); ++b) {
+      int32_t code_sum = 0;
+      if (b < n_blocks)
+        for (int8_t c : blocks[b].qs) code_sum += c;
       EXPECT_EQ(d[b], b < n_blocks ? blocks[b].d : 0.0f) << n_blocks << " blocks, block " << b;
       EXPECT_EQ(s[b], b < n_blocks ? blocks[b].s : 0.0f) << n_blocks << " blocks, block " << b;
+      EXPECT_EQ(q[b], code_sum) << n_blocks << " blocks, block " << b;
     }
   }
 }

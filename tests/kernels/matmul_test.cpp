@@ -15,6 +15,7 @@
 #include "blocks/tensor_codec.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_kernel.h"
+#include "kernels/packed_rows.h"
 
 namespace bitdial {
 namespace {
@@ -44,7 +45,9 @@ std::vector<float> activations_as_seen(TensorType type, const std::vector<float>
   return out;
 }
 
-void check(Isa isa, const Case& c) {
+// With `pack`, the weights also get their packed copy (kernels/packed_rows.h) for the path's packed
+// kernel: the first rows / 8 * 8 rows go through it, the rest through the plain kernel.
+void check(Isa isa, const Case& c, bool pack = false) {
   if (isa == Isa::Avx2 && detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
   std::mt19937 rng(1234);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -58,7 +61,14 @@ void check(Isa isa, const Case& c) {
   // The oracle uses the decoded weights: matmul's job is the product, not the quantization.
   const std::vector<float> dec = dequantize_tensor(c.type, packed.data(), c.rows * c.cols, c.cols, "w");
   const std::vector<float> xs = activations_as_seen(c.type, x, c.cols);
-  const WeightView w{c.type, packed.data(), c.rows, c.cols};
+  WeightView w{c.type, packed.data(), c.rows, c.cols};
+  std::vector<uint8_t> groups;
+  if (pack) {
+    ASSERT_NE(avx2_dot_kernel(c.type).packed_tile, nullptr) << type_name(c.type);
+    groups.resize(static_cast<size_t>(c.rows / kPackedRows) * packed_group_bytes(c.type, c.cols));
+    pack_rows(c.type, packed.data(), w.row_stride(), c.rows, c.cols, groups.data());
+    w.packed = groups.data();
+  }
   std::vector<float> y(static_cast<size_t>(c.n_tokens * c.rows), NAN);
   matmul_isa(isa, w, x.data(), c.n_tokens, y.data());
 
@@ -101,6 +111,75 @@ TEST_P(MatmulEveryType, Avx2PathMatchesDoublePrecisionProduct) { check(Isa::Avx2
 INSTANTIATE_TEST_SUITE_P(Types, MatmulEveryType, ::testing::ValuesIn(kCases), [](const auto& info) {
   return std::string(type_name(info.param.type)) + "_" + std::to_string(info.param.cols);
 });
+
+// Rows 8k + tail, row lengths of 1..65 blocks, token counts across the 4-token register tile and
+// the 48-token work unit.
+const Case kPackedCases[] = {
+    {TensorType::Q4_0, 8, 32, 1},   {TensorType::Q4_0, 45, 96, 7},  {TensorType::Q4_0, 19, 224, 50},
+    {TensorType::Q4_0, 67, 2080, 3}, {TensorType::Q8_0, 8, 32, 1},  {TensorType::Q8_0, 45, 96, 7},
+    {TensorType::Q8_0, 19, 224, 50}, {TensorType::Q8_0, 67, 2080, 3},
+};
+
+class PackedMatmul : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PackedMatmul, Avx2PackedPathMatchesDoublePrecisionProduct) { check(Isa::Avx2, GetParam(), true); }
+
+INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::ValuesIn(kPackedCases), [](const auto& info) {
+  return std::string(type_name(info.param.type)) + "_" + std::to_string(info.param.rows) + "x" +
+         std::to_string(info.param.cols) + "_t" + std::to_string(info.param.n_tokens);
+});
+
+TEST(PackedRows, UnpackGivesBackThePlainRows) {
+  std::mt19937 rng(11);
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+    const int64_t rows = 16, cols = 96;
+    std::vector<uint8_t> plain(static_cast<size_t>(rows) * row_bytes(type, cols));
+    for (uint8_t& b : plain) b = static_cast<uint8_t>(rng());
+    std::vector<uint8_t> groups(2 * packed_group_bytes(type, cols));
+    pack_rows(type, plain.data(), row_bytes(type, cols), rows, cols, groups.data());
+    std::vector<uint8_t> back(plain.size());
+    for (int64_t g = 0; g < 2; ++g)
+      unpack_group(type, groups.data() + g * packed_group_bytes(type, cols), cols,
+                   back.data() + g * 8 * row_bytes(type, cols), row_bytes(type, cols));
+    EXPECT_EQ(back, plain) << type_name(type);
+  }
+}
+
+TEST(PackedRows, PackForMatmulSkipsTypesWithoutALayoutAndShortMatrices) {
+  std::vector<uint8_t> bytes(64 * row_bytes(TensorType::Q4_K, 256));
+  EXPECT_TRUE(pack_for_matmul(WeightView{TensorType::Q4_K, bytes.data(), 64, 256}).empty());
+  EXPECT_TRUE(pack_for_matmul(WeightView{TensorType::Q4_0, bytes.data(), 7, 256}).empty());
+  const std::vector<uint8_t> packed = pack_for_matmul(WeightView{TensorType::Q4_0, bytes.data(), 9, 256});
+  EXPECT_EQ(packed.size(), active_isa() == Isa::Avx2 ? packed_group_bytes(TensorType::Q4_0, 256) : 0u);
+}
+
+// The packed kernels keep the contract: a row's value does not depend on the batch or threads.
+TEST(PackedMatmul, SameBitsForAnyThreadCountAndBatchSize) {
+  if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0}) {
+    const int64_t rows = 45, cols = 96, n = 11;
+    std::vector<float> wf(rows * cols), x(n * cols);
+    for (float& v : wf) v = ud(rng);
+    for (float& v : x) v = ud(rng);
+    const std::vector<uint8_t> plain = quantize_tensor(type, wf.data(), rows * cols, cols, nullptr, "w");
+    std::vector<uint8_t> groups(static_cast<size_t>(rows / 8) * packed_group_bytes(type, cols));
+    pack_rows(type, plain.data(), row_bytes(type, cols), rows, cols, groups.data());
+    WeightView w{type, plain.data(), rows, cols};
+    w.packed = groups.data();
+    const int saved = omp_get_max_threads();
+    std::vector<float> y1(n * rows), y3(n * rows), y_one(n * rows);
+    omp_set_num_threads(1);
+    matmul_isa(Isa::Avx2, w, x.data(), n, y1.data());
+    omp_set_num_threads(3);
+    matmul_isa(Isa::Avx2, w, x.data(), n, y3.data());
+    for (int64_t t = 0; t < n; ++t) matmul_isa(Isa::Avx2, w, x.data() + t * cols, 1, y_one.data() + t * rows);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(y1, y3) << type_name(type);
+    EXPECT_EQ(y1, y_one) << type_name(type);
+  }
+}
 
 // Float weights: the AVX2 kernels follow the reference summation order lane for lane.
 TEST(Matmul, FloatWeightsGiveSameBitsOnBothPaths) {

@@ -319,11 +319,11 @@ void dot_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const ui
   }
 }
 
-const DotKernel kQ4_0{ActFormat::Q8, dot_tile<Q4_0>};
+const DotKernel kQ4_0{ActFormat::Q8, dot_tile<Q4_0>, packed_tile_q4_0_avx2};
 const DotKernel kQ4_1{ActFormat::Q8, dot_tile<Q4_1>};
 const DotKernel kQ5_0{ActFormat::Q8, dot_tile<Q5_0>};
 const DotKernel kQ5_1{ActFormat::Q8, dot_tile<Q5_1>};
-const DotKernel kQ8_0{ActFormat::Q8, dot_tile<Q8_0>};
+const DotKernel kQ8_0{ActFormat::Q8, dot_tile<Q8_0>, packed_tile_q8_0_avx2};
 const DotKernel kIq4Nl{ActFormat::Q8, dot_tile<Iq4Nl>};
 
 }  // namespace

@@ -1,0 +1,177 @@
+// AVX2 dot kernels for q4_0 and q8_0 weights packed 8 rows at a time (kernels/packed_rows.h)
+// against Q8 activations. Each 32-byte register holds 4 codes of each of 8 rows, the activation's
+// matching 4 codes are broadcast to all 8 lanes, and after a block lane r holds row r's exact
+// integer dot product: one convert and one FMA serve 8 rows. The plain kernels
+// (dot_legacy_avx2.cpp) need both per row, plus a horizontal sum at the end.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include "kernels/dot_families.h"
+#include "kernels/packed_rows.h"
+
+namespace bitdial {
+namespace {
+
+// Tokens per register tile: RN float accumulators, RN int16 or int32 partial sums, 4 weight
+// registers. 4 fits the 16 ymm registers.
+constexpr int kPackedTokens = 4;
+// How far ahead of the block being decoded the one-token kernel prefetches its weights.
+constexpr int64_t kPrefetchBytes = 512;
+// Activation rows are taken in chunks of about this many bytes so they stay in L2 while the
+// groups of weight rows pass over them.
+constexpr int64_t kActChunkBytes = 192 * 1024;
+
+inline __m256i broadcast_4_codes(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+struct Tile {
+  int64_t nb;
+  const uint8_t* group;          // the packed group's nb blocks
+  const ActBlockQ8* acts[kPackedTokens];
+  const float* ad[kPackedTokens];    // the activation rows' scales (act_q8_scales)
+  const int32_t* aq[kPackedTokens];  // and code sums (act_q8_code_sums)
+  float* y;                      // y[t * ldy + r], r < 8
+  int64_t ldy;
+};
+
+// q4_0: per block and token, sum over the 8 code groups of maddubs(codes, activation) in int16
+// (each lane adds 8 pairs of at most 15 * 127, |sum| <= 30480, no overflow), one madd to int32,
+// minus 8 * (sum of the activation codes) for the codes' offset of 8 - exact integers throughout -,
+// then acc += float(sum) * (d_w d_a). Every lane goes through the same steps in the same order
+// whatever RN is, so a row's result does not depend on the tile shape or the batch.
+template <int RN, bool kPrefetch>
+void micro_q4_0(const Tile& m) {
+  const auto* blocks = reinterpret_cast<const BlockQ4_0x8*>(m.group);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[RN];
+  for (int t = 0; t < RN; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < m.nb; ++b) {
+    const BlockQ4_0x8& blk = blocks[b];
+    if constexpr (kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(&blk) + kPrefetchBytes, _MM_HINT_T0);
+    __m256i sum[RN];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 64 * h));
+      const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 64 * h + 32));
+      const __m256i w0 = _mm256_and_si256(p0, low);
+      const __m256i w1 = _mm256_and_si256(_mm256_srli_epi16(p0, 4), low);
+      const __m256i w2 = _mm256_and_si256(p1, low);
+      const __m256i w3 = _mm256_and_si256(_mm256_srli_epi16(p1, 4), low);
+#pragma GCC unroll 4
+      for (int t = 0; t < RN; ++t) {
+        const int8_t* a = m.acts[t][b].qs + 16 * h;
+        const __m256i s01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast_4_codes(a)),
+                                             _mm256_maddubs_epi16(w1, broadcast_4_codes(a + 4)));
+        const __m256i s23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, broadcast_4_codes(a + 8)),
+                                             _mm256_maddubs_epi16(w3, broadcast_4_codes(a + 12)));
+        const __m256i s = _mm256_add_epi16(s01, s23);
+        sum[t] = h == 0 ? s : _mm256_add_epi16(sum[t], s);
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < RN; ++t) {
+      const __m256i offset = _mm256_slli_epi32(_mm256_set1_epi32(m.aq[t][b]), 3);
+      const __m256i dot = _mm256_sub_epi32(_mm256_madd_epi16(sum[t], ones), offset);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_set1_ps(m.ad[t][b])), acc[t]);
+    }
+  }
+  for (int t = 0; t < RN; ++t) _mm256_storeu_ps(m.y + t * m.ldy, acc[t]);
+}
+
+// q8_0: signed codes, so maddubs gets |w| and the activation takes w's sign (|w| <= 128,
+// |a| <= 127: a pair is at most 32512 and fits int16), each group's pairs go to int32 at once.
+template <int RN, bool kPrefetch>
+void micro_q8_0(const Tile& m) {
+  const auto* blocks = reinterpret_cast<const BlockQ8_0x8*>(m.group);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[RN];
+  for (int t = 0; t < RN; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < m.nb; ++b) {
+    const BlockQ8_0x8& blk = blocks[b];
+    if constexpr (kPrefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(&blk) + kPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(&blk) + kPrefetchBytes + 64, _MM_HINT_T0);
+    }
+    __m256i sum[RN];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * k));
+      const __m256i wu = _mm256_sign_epi8(w, w);
+#pragma GCC unroll 4
+      for (int t = 0; t < RN; ++t) {
+        const __m256i a = _mm256_sign_epi8(broadcast_4_codes(m.acts[t][b].qs + 4 * k), w);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, a), ones);
+        sum[t] = k == 0 ? p : _mm256_add_epi32(sum[t], p);
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < RN; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(m.ad[t][b])), acc[t]);
+  }
+  for (int t = 0; t < RN; ++t) _mm256_storeu_ps(m.y + t * m.ldy, acc[t]);
+}
+
+using MicroFn = void (*)(const Tile&);
+
+template <class Policy>
+void packed_tile(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a, size_t a_stride,
+                 int64_t nt, float* y, int64_t ldy) {
+  const int64_t nb = n / 32;
+  const int64_t row_bytes = static_cast<int64_t>(a_stride);
+  const int64_t chunk =
+      std::max<int64_t>(kPackedTokens, kActChunkBytes / row_bytes / kPackedTokens * kPackedTokens);
+  Tile m{};
+  m.nb = nb;
+  m.ldy = ldy;
+  for (int64_t t0 = 0; t0 < nt; t0 += chunk) {
+    const int64_t tc = std::min(chunk, nt - t0);
+    for (int64_t r0 = 0; r0 < nr; r0 += kPackedRows) {
+      m.group = w + static_cast<size_t>(r0 / kPackedRows) * w_stride;
+      for (int64_t tt = 0; tt < tc; tt += kPackedTokens) {
+        const int64_t rn = std::min<int64_t>(kPackedTokens, tc - tt);
+        for (int64_t t = 0; t < rn; ++t) {
+          const uint8_t* row = a + static_cast<size_t>(t0 + tt + t) * a_stride;
+          m.acts[t] = reinterpret_cast<const ActBlockQ8*>(row);
+          m.ad[t] = act_q8_scales(row, nb);
+          m.aq[t] = act_q8_code_sums(row, nb);
+        }
+        m.y = y + (t0 + tt) * ldy + r0;
+        Policy::kMicro[rn - 1](m);
+      }
+    }
+  }
+}
+
+struct PackedQ4_0 {
+  // One token streams its weights once: the prefetching variant.
+  static constexpr std::array<MicroFn, kPackedTokens> kMicro{&micro_q4_0<1, true>, &micro_q4_0<2, false>,
+                                                            &micro_q4_0<3, false>, &micro_q4_0<4, false>};
+};
+struct PackedQ8_0 {
+  static constexpr std::array<MicroFn, kPackedTokens> kMicro{&micro_q8_0<1, true>, &micro_q8_0<2, false>,
+                                                            &micro_q8_0<3, false>, &micro_q8_0<4, false>};
+};
+
+}  // namespace
+
+void packed_tile_q4_0_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
+                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+  packed_tile<PackedQ4_0>(n, w, w_stride, nr, a, a_stride, nt, y, ldy);
+}
+
+void packed_tile_q8_0_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
+                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+  packed_tile<PackedQ8_0>(n, w, w_stride, nr, a, a_stride, nt, y, ldy);
+}
+
+}  // namespace bitdial

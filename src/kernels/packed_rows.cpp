@@ -1,0 +1,93 @@
+#include "kernels/packed_rows.h"
+
+#include <cstring>
+
+#include "blocks/legacy_quants.h"
+#include "core/error.h"
+
+namespace bitdial {
+namespace {
+
+// Code j (0..31) of a plain q4_0 block: low nibbles hold 0..15, high nibbles 16..31.
+inline uint8_t q4_code(const BlockQ4_0& b, int j) { return j < 16 ? b.qs[j] & 0x0f : b.qs[j - 16] >> 4; }
+
+void pack_q4_0(const uint8_t* plain, size_t row_stride, int64_t nb, BlockQ4_0x8* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    BlockQ4_0x8& p = out[b];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ4_0& src = reinterpret_cast<const BlockQ4_0*>(plain + r * row_stride)[b];
+      p.d[r] = src.d;
+      for (int g = 0; g < 4; ++g)
+        for (int i = 0; i < 4; ++i)
+          p.qs[32 * g + 4 * r + i] =
+              static_cast<uint8_t>(q4_code(src, 8 * g + i) | (q4_code(src, 8 * g + 4 + i) << 4));
+    }
+  }
+}
+
+void unpack_q4_0(const BlockQ4_0x8* in, int64_t nb, uint8_t* plain, size_t row_stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ4_0x8& p = in[b];
+    for (int r = 0; r < 8; ++r) {
+      BlockQ4_0& dst = reinterpret_cast<BlockQ4_0*>(plain + r * row_stride)[b];
+      dst.d = p.d[r];
+      uint8_t codes[32];
+      for (int g = 0; g < 4; ++g)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t byte = p.qs[32 * g + 4 * r + i];
+          codes[8 * g + i] = byte & 0x0f;
+          codes[8 * g + 4 + i] = byte >> 4;
+        }
+      for (int j = 0; j < 16; ++j) dst.qs[j] = static_cast<uint8_t>(codes[j] | (codes[j + 16] << 4));
+    }
+  }
+}
+
+void pack_q8_0(const uint8_t* plain, size_t row_stride, int64_t nb, BlockQ8_0x8* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    BlockQ8_0x8& p = out[b];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ8_0& src = reinterpret_cast<const BlockQ8_0*>(plain + r * row_stride)[b];
+      p.d[r] = src.d;
+      for (int k = 0; k < 8; ++k) std::memcpy(p.qs + 32 * k + 4 * r, src.qs + 4 * k, 4);
+    }
+  }
+}
+
+void unpack_q8_0(const BlockQ8_0x8* in, int64_t nb, uint8_t* plain, size_t row_stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ8_0x8& p = in[b];
+    for (int r = 0; r < 8; ++r) {
+      BlockQ8_0& dst = reinterpret_cast<BlockQ8_0*>(plain + r * row_stride)[b];
+      dst.d = p.d[r];
+      for (int k = 0; k < 8; ++k) std::memcpy(dst.qs + 4 * k, p.qs + 32 * k + 4 * r, 4);
+    }
+  }
+}
+
+}  // namespace
+
+bool has_packed_layout(TensorType type) { return type == TensorType::Q4_0 || type == TensorType::Q8_0; }
+
+size_t packed_group_bytes(TensorType type, int64_t cols) { return kPackedRows * row_bytes(type, cols); }
+
+void pack_rows(TensorType type, const uint8_t* plain, size_t row_stride, int64_t rows, int64_t cols, uint8_t* out) {
+  BITDIAL_ASSERT(has_packed_layout(type) && cols % 32 == 0);
+  const int64_t groups = rows / kPackedRows, nb = cols / 32;
+  const size_t group_bytes = packed_group_bytes(type, cols);
+#pragma omp parallel for schedule(static) if (groups >= 64)
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* src = plain + static_cast<size_t>(g * kPackedRows) * row_stride;
+    uint8_t* dst = out + static_cast<size_t>(g) * group_bytes;
+    if (type == TensorType::Q4_0) pack_q4_0(src, row_stride, nb, reinterpret_cast<BlockQ4_0x8*>(dst));
+    else pack_q8_0(src, row_stride, nb, reinterpret_cast<BlockQ8_0x8*>(dst));
+  }
+}
+
+void unpack_group(TensorType type, const uint8_t* group, int64_t cols, uint8_t* plain, size_t row_stride) {
+  BITDIAL_ASSERT(has_packed_layout(type) && cols % 32 == 0);
+  if (type == TensorType::Q4_0) unpack_q4_0(reinterpret_cast<const BlockQ4_0x8*>(group), cols / 32, plain, row_stride);
+  else unpack_q8_0(reinterpret_cast<const BlockQ8_0x8*>(group), cols / 32, plain, row_stride);
+}
+
+}  // namespace bitdial

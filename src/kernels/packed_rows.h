@@ -1,0 +1,49 @@
+// Weights repacked for matrix products: 8 consecutive rows of a q4_0 or q8_0 matrix interleaved
+// block by block, so one 32-byte register holds 4 codes of each of the 8 rows and the integer dot
+// products of 8 rows come out as the 8 lanes of one register (one convert and one FMA per 8 rows
+// instead of one per row). Internal to bitdial: never written to files; packing is exact and
+// reversible, and the same bytes per block as the plain rows (memory traffic is unchanged).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/tensor_type.h"
+
+namespace bitdial {
+
+inline constexpr int64_t kPackedRows = 8;
+
+// 8 q4_0 blocks (rows r0..r0+7, same column block): value (r, j) = f16(d[r]) * (code(r, j) - 8).
+// qs is 4 groups g of 32 bytes; byte 4 r + i of group g holds code(r, 8 g + i) in its low nibble
+// and code(r, 8 g + 4 + i) in its high nibble (i < 4). So group g's low nibbles are codes
+// 8g..8g+3 of every row and its high nibbles codes 8g+4..8g+7. 144 bytes / 256 values = 4.5 bpw.
+struct BlockQ4_0x8 {
+  uint16_t d[8];
+  uint8_t qs[128];
+};
+static_assert(sizeof(BlockQ4_0x8) == 144);
+
+// 8 q8_0 blocks: value (r, j) = f16(d[r]) * q(r, j). qs is 8 groups k of 32 bytes; byte 4 r + i of
+// group k holds q(r, 4 k + i). 272 bytes / 256 values = 8.5 bpw.
+struct BlockQ8_0x8 {
+  uint16_t d[8];
+  int8_t qs[256];
+};
+static_assert(sizeof(BlockQ8_0x8) == 272);
+
+// Types with a packed layout (q4_0, q8_0).
+bool has_packed_layout(TensorType type);
+
+// Bytes of one packed group of 8 rows of `cols` values (8 times the plain row size).
+size_t packed_group_bytes(TensorType type, int64_t cols);
+
+// Packs rows [8 g, 8 g + 8) of a plain matrix (rows `row_stride` bytes apart) into group g of out,
+// for every complete group g < rows / 8; the rows after the last complete group are not packed.
+// Multithreaded over groups (OpenMP). Asserts has_packed_layout(type).
+void pack_rows(TensorType type, const uint8_t* plain, size_t row_stride, int64_t rows, int64_t cols, uint8_t* out);
+
+// The inverse for one group: writes its 8 plain rows (tests, and the reference path of the tile).
+void unpack_group(TensorType type, const uint8_t* group, int64_t cols, uint8_t* plain, size_t row_stride);
+
+}  // namespace bitdial
