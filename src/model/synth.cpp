@@ -12,8 +12,8 @@
 
 #include "blocks/traits.h"
 #include "core/error.h"
-#include "formats/hf.h"
 #include "formats/hf_tokenizer.h"
+#include "model/llama_gguf_keys.h"
 
 namespace bitdial {
 namespace {
@@ -105,80 +105,20 @@ std::vector<uint8_t> produce_vector(const Planned& p) {
   return out;
 }
 
-// llama_ftype of a file whose matrices are all `type` (llama.cpp's numbering; K types as _S).
-uint32_t file_type_of(TensorType type) {
-  switch (type) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q4_1: return 3;
-    case TensorType::Q8_0: return 7;
-    case TensorType::Q5_0: return 8;
-    case TensorType::Q5_1: return 9;
-    case TensorType::Q2_K: return 10;
-    case TensorType::Q3_K: return 11;
-    case TensorType::Q4_K: return 14;
-    case TensorType::Q5_K: return 16;
-    case TensorType::Q6_K: return 18;
-    case TensorType::IQ4_NL: return 25;
-    case TensorType::IQ4_XS: return 30;
-    case TensorType::BF16: return 32;
-    case TensorType::TQ1_0: return 36;
-    case TensorType::TQ2_0: return 37;
-    default: return 0;
-  }
-}
-
+// Every tensor of llama_tensor_layout: matrices random in `type` (or its fallback), norms 1, biases 0.
 std::vector<Planned> plan_tensors(const SynthSpec& s, TensorType type, SynthResult& result) {
   std::vector<Planned> plan;
-  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols) {
-    const TensorType t = synth_tensor_type(type, cols);
-    if (t != type) result.fallbacks.push_back(name + ": " + type_name(t));
-    plan.push_back({name, t, rows, cols, true, 0.0f});
-  };
-  auto vector = [&](const std::string& name, int64_t n, float fill) { plan.push_back({name, TensorType::F32, 1, n, false, fill}); };
-  const int64_t q_dim = s.n_head * s.head_dim();
-  matrix("token_embd.weight", s.n_vocab, s.n_embd);
-  for (int64_t i = 0; i < s.n_layer; ++i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    vector(p + "attn_norm.weight", s.n_embd, 1.0f);
-    matrix(p + "attn_q.weight", q_dim, s.n_embd);
-    matrix(p + "attn_k.weight", s.kv_dim(), s.n_embd);
-    matrix(p + "attn_v.weight", s.kv_dim(), s.n_embd);
-    if (s.arch == "qwen2") {
-      vector(p + "attn_q.bias", q_dim, 0.0f);
-      vector(p + "attn_k.bias", s.kv_dim(), 0.0f);
-      vector(p + "attn_v.bias", s.kv_dim(), 0.0f);
+  for (const LlamaTensorShape& t : llama_tensor_layout(s)) {
+    if (t.kind == LlamaTensorKind::matrix) {
+      const int64_t cols = t.ne[0], rows = t.ne[1];
+      const TensorType mt = synth_tensor_type(type, cols);
+      if (mt != type) result.fallbacks.push_back(t.name + ": " + type_name(mt));
+      plan.push_back({t.name, mt, rows, cols, true, 0.0f});
+    } else {
+      plan.push_back({t.name, TensorType::F32, 1, t.ne[0], false, t.kind == LlamaTensorKind::norm ? 1.0f : 0.0f});
     }
-    matrix(p + "attn_output.weight", s.n_embd, q_dim);
-    vector(p + "ffn_norm.weight", s.n_embd, 1.0f);
-    matrix(p + "ffn_gate.weight", s.n_ff, s.n_embd);
-    matrix(p + "ffn_up.weight", s.n_ff, s.n_embd);
-    matrix(p + "ffn_down.weight", s.n_embd, s.n_ff);
   }
-  vector("output_norm.weight", s.n_embd, 1.0f);
-  if (!s.tied_embeddings) matrix("output.weight", s.n_vocab, s.n_embd);
   return plan;
-}
-
-ModelHparams hparams_of(const SynthSpec& s) {
-  ModelHparams hp;
-  hp.arch = s.arch;
-  hp.hf_architecture = s.arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
-  hp.name = s.name.empty() ? "synth" : s.name;
-  hp.context_length = static_cast<uint32_t>(s.n_ctx);
-  hp.embedding_length = static_cast<uint32_t>(s.n_embd);
-  hp.block_count = static_cast<uint32_t>(s.n_layer);
-  hp.feed_forward_length = static_cast<uint32_t>(s.n_ff);
-  hp.head_count = static_cast<uint32_t>(s.n_head);
-  hp.head_count_kv = static_cast<uint32_t>(s.n_head_kv);
-  hp.head_dim = static_cast<uint32_t>(s.head_dim());
-  hp.rms_norm_eps = s.rms_eps;
-  hp.rope_freq_base = s.rope_base;
-  hp.rope_dimension_count = static_cast<uint32_t>(s.head_dim());
-  hp.vocab_size = static_cast<uint32_t>(s.n_vocab);
-  hp.tie_word_embeddings = s.tied_embeddings;
-  return hp;
 }
 
 }  // namespace
@@ -342,10 +282,7 @@ SynthResult write_synth_model(const std::string& path, const SynthSpec& spec, co
                                                           " for ", p.name, ", which bitdial cannot encode");
 
   GgufWriter w;
-  hparams_to_gguf(hparams_of(spec), w);
-  w.set("general.file_type", GgufValue::u32(file_type_of(opt.type)));
-  w.set("general.description", GgufValue::string("random weights written by bitdial synth (seed " + std::to_string(opt.seed) + ")"));
-  for (const GgufKeyValue& kv : vocab.keys) w.set(kv.key, kv.value);
+  set_llama_keys(w, spec, vocab, opt.type, "random weights written by bitdial synth (seed " + std::to_string(opt.seed) + ")");
 
   uint64_t total = 0;
   for (const Planned& p : plan) total += static_cast<uint64_t>(p.rows * p.cols);
