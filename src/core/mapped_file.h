@@ -22,6 +22,12 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Tells the kernel this process no longer needs the whole pages inside [p, p + n) (a part of the
+  // mapping): they leave the resident set, stay in the page cache, and are read back transparently
+  // if touched again. Used after a copy of the bytes has been made (packed weights). No-op for
+  // ranges outside the mapping.
+  void drop_resident(const uint8_t* p, size_t n) const;
+
  private:
   void release();
   std::string path_;

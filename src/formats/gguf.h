@@ -123,6 +123,11 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(std::string_view name) const;
   // Pointer to a tensor's bytes inside the mapping (valid while this object lives).
   const uint8_t* tensor_data(const GgufTensorInfo& t) const { return base_ + data_offset_ + t.offset; }
+  // MappedFile::drop_resident for a range of a mapped file; nothing for an in-memory image (its
+  // bytes belong to the caller).
+  void drop_resident(const uint8_t* p, size_t n) const {
+    if (map_) map_->drop_resident(p, n);
+  }
 
   // Decoding tensor bytes to floats needs the block codecs (blocks/traits.h), one layer up.
 

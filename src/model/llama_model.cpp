@@ -7,6 +7,7 @@
 #include "blocks/tensor_codec.h"
 #include "blocks/traits.h"
 #include "core/error.h"
+#include "kernels/packed_rows.h"
 
 namespace bitdial {
 namespace {
@@ -192,6 +193,10 @@ void LlamaModel::pack(const std::string& name) {
   auto buf = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
   w->packed = buf->data();
   packed_[name] = std::move(buf);
+  // matmul reads the packed copy from now on: the mapped rows need not stay resident too (a tied
+  // output's rows are token_embd's, which embedding lookups still read).
+  if (!(name == "output.weight" && tied_output_))
+    file_.drop_resident(w->data, static_cast<size_t>(w->rows / kPackedRows * kPackedRows) * w->row_stride());
 }
 
 namespace {
