@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include <omp.h>
+
 #include "blocks/traits.h"
 #include "core/error.h"
 #include "kernels/dispatch.h"
@@ -90,6 +92,9 @@ void run_row_block(const Job& j, int64_t rb, int64_t n_tokens, std::vector<float
   }
 }
 
+// Weight bytes of one full row block of a job (the unit of work sharing).
+int64_t unit_bytes(const Job& j) { return kRowBlock * static_cast<int64_t>(j.w->row_stride()); }
+
 }  // namespace
 
 void matmul_shared_input_isa(Isa isa, std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
@@ -143,18 +148,29 @@ void matmul_shared_input_isa(Isa isa, std::span<const MatmulOut> outs, const flo
       }
   }
 
-  // One parallel loop over the row blocks of all the weights in turn.
-  int64_t total = 0;
-  for (const Job& j : jobs) total += j.n_row_blocks;
+  // One parallel region over the row blocks of all the weights in turn. Each thread takes a
+  // contiguous run of blocks holding an equal share of the weight bytes, not an equal count: q4_K_M
+  // mixes q4_K and q6_K matrices (a q6_K row is 1.46x the bytes and time), and an equal count left
+  // one thread waiting at the barrier for the other's q6_K v rows at every decode step.
+  int64_t total_bytes = 0;
+  for (const Job& j : jobs) total_bytes += j.n_row_blocks * unit_bytes(j);
 #pragma omp parallel if (parallel)
   {
     static thread_local std::vector<float> decoded;  // kRowBlock decoded rows when decode_rows
-    size_t ji = 0;
+    const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    // This thread's share [lo, hi) of the bytes; a block belongs to the thread whose share holds
+    // its first byte.
+    const int64_t lo = total_bytes * tid / nth, hi = total_bytes * (tid + 1) / nth;
     int64_t base = 0;
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < total; ++u) {
-      while (u >= base + jobs[ji].n_row_blocks) base += jobs[ji++].n_row_blocks;
-      run_row_block(jobs[ji], u - base, n_tokens, decoded);
+    for (const Job& j : jobs) {
+      const int64_t c = unit_bytes(j);
+      const auto first_at_or_after = [&](int64_t at) {
+        return std::clamp<int64_t>((at - base + c - 1) / c, 0, j.n_row_blocks);
+      };
+      if (hi > base && lo < base + j.n_row_blocks * c)
+        for (int64_t rb = first_at_or_after(lo), end = first_at_or_after(hi); rb < end; ++rb)
+          run_row_block(j, rb, n_tokens, decoded);
+      base += j.n_row_blocks * c;
     }
   }
 }

@@ -181,6 +181,41 @@ TEST(PackedMatmul, SameBitsForAnyThreadCountAndBatchSize) {
   }
 }
 
+// Weights of different types and row counts sharing one input: every output equals its own matmul,
+// bit for bit, for 1, 2 and 3 threads (the threads split the row blocks by bytes, not by count).
+TEST(Matmul, SharedInputGivesEachWeightsOwnProductForAnyThreadCount) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  const int64_t cols = 256, n = 12;  // 157 rows x 256 x 12: above matmul's parallel threshold
+  const TensorType types[] = {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::F16};
+  const int64_t rows[] = {67, 40, 33, 17};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<WeightView> ws;
+  for (int i = 0; i < 4; ++i) {
+    std::vector<float> wf(static_cast<size_t>(rows[i] * cols));
+    for (float& v : wf) v = ud(rng);
+    bytes.push_back(quantize_tensor(types[i], wf.data(), rows[i] * cols, cols, nullptr, "w"));
+  }
+  for (int i = 0; i < 4; ++i) ws.push_back(WeightView{types[i], bytes[static_cast<size_t>(i)].data(), rows[i], cols});
+  std::vector<float> x(n * cols);
+  for (float& v : x) v = ud(rng);
+  const int saved = omp_get_max_threads();
+  for (const int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    std::vector<std::vector<float>> shared(4), alone(4);
+    std::vector<MatmulOut> outs;
+    for (int i = 0; i < 4; ++i) {
+      shared[static_cast<size_t>(i)].assign(static_cast<size_t>(n * rows[i]), NAN);
+      alone[static_cast<size_t>(i)].assign(static_cast<size_t>(n * rows[i]), NAN);
+      outs.push_back({&ws[static_cast<size_t>(i)], shared[static_cast<size_t>(i)].data()});
+      matmul(ws[static_cast<size_t>(i)], x.data(), n, alone[static_cast<size_t>(i)].data());
+    }
+    matmul_shared_input(outs, x.data(), n);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(shared[static_cast<size_t>(i)], alone[static_cast<size_t>(i)]) << type_name(types[i]) << ", " << threads << " threads";
+  }
+  omp_set_num_threads(saved);
+}
+
 // Float weights: the AVX2 kernels follow the reference summation order lane for lane.
 TEST(Matmul, FloatWeightsGiveSameBitsOnBothPaths) {
   if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
