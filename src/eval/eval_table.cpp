@@ -16,7 +16,8 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string pct(const json& p) {  // "84.0 % [79.1, 88.0]"
+std::string pct(const json& p) {  // "84.0 % [79.1, 88.0]"; "n/a" when absent (nothing scored)
+  if (p.is_null()) return "n/a";
   return fmt("%.1f %%", 100 * p["value"].get<double>()) + " [" + fmt("%.1f", 100 * p["ci95"][0].get<double>()) + ", " +
          fmt("%.1f", 100 * p["ci95"][1].get<double>()) + "]";
 }
@@ -54,11 +55,11 @@ void text_section(std::string& o, const json& t, bool has_base) {
 void slice_row(std::string& o, const std::string& name, const json& c, const json* b, const json* p) {
   char line[512];
   std::snprintf(line, sizeof line, "  %-16s %5lld %4lld  %-22s", name.c_str(), static_cast<long long>(c["n"].get<int64_t>()),
-                static_cast<long long>(c["errors"].get<int64_t>()), pct(c["accuracy"]).c_str());
+                static_cast<long long>(c["errors"].get<int64_t>()), pct(c.value("accuracy", json())).c_str());
   o += line;
   if (b != nullptr && p != nullptr) {
     const json& d = (*p)["accuracy_delta"];
-    std::snprintf(line, sizeof line, " %-22s %+6.1f [%+.1f, %+.1f]  %6.1f %%  %4zu/%-4zu %.3g", pct((*b)["accuracy"]).c_str(),
+    std::snprintf(line, sizeof line, " %-22s %+6.1f [%+.1f, %+.1f]  %6.1f %%  %4zu/%-4zu %.3g", pct(b->value("accuracy", json())).c_str(),
                   100 * d["value"].get<double>(), 100 * d["ci95"][0].get<double>(), 100 * d["ci95"][1].get<double>(),
                   100 * (*p)["agreement"]["value"].get<double>(), (*p)["flipped_to_wrong"].size(), (*p)["flipped_to_right"].size(),
                   (*p)["mcnemar"]["p_value"].get<double>());

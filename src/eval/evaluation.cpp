@@ -87,6 +87,9 @@ json text_json(const std::string& file, const TextEvalResult& r) {
 
 json slice_json(const SliceStats& s) {
   json j = {{"tag", s.tag}, {"n", s.n}, {"errors", s.n_errors}, {"scored", s.n_scored()}};
+  // A slice none of whose examples could be scored (every prompt longer than the context) has no
+  // accuracy: the key is left out rather than a 0 / 0.
+  if (s.n_scored() == 0) return j;
   j["accuracy"] = proportion_json(proportion(s.n_correct, s.n_scored()));
   if (s.n_classification > 0) j["accuracy_norm"] = proportion_json(proportion(s.n_correct_norm, s.n_scored()));
   return j;

@@ -103,6 +103,36 @@ TEST(EvalCommand, OutDirHoldsSummaryAndOneRowPerExample) {
   EXPECT_TRUE(json::parse(std::ifstream(dir + "/summary.json")).contains("tasks"));
 }
 
+// Every example of the "huge" slice is longer than the model's 32-token context (a synth model with
+// stories260K's vocabulary): each becomes an error row, and the slice is reported without an accuracy
+// instead of aborting on 0 / 0.
+TEST(EvalCommand, SliceWithNothingScoredHasNoAccuracy) {
+  BITDIAL_REQUIRE_SHARED();
+  Fixture f;
+  const std::string tiny = f.tmp.file("tiny.gguf");
+  const test::CommandResult made = test::run_bitdial("synth -o '" + tiny + "' --vocab " + model("stories260K.gguf") +
+                                                     " --n-embd 32 --n-layer 1 --n-head 2 --n-ff 64 --n-ctx 32 --type f32");
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  std::string huge;
+  for (int i = 0; i < 10; ++i) huge += "Once upon a time, there was a little girl named Lily. ";
+  std::ofstream(f.task, std::ios::app) << "{\"id\":\"h1\",\"input\":\"" << huge
+                                       << "\",\"choices\":[\"happy\",\"sad\"],\"label\":\"happy\",\"tags\":[\"huge\"]}\n";
+  const test::CommandResult table = test::run_bitdial("eval -m '" + tiny + "' --task '" + f.task + "'");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("n/a"), std::string::npos) << table.out;
+  const test::CommandResult r = test::run_bitdial("eval -m '" + tiny + "' --task '" + f.task + "' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  bool seen = false;
+  const json summary = json::parse(r.out);
+  for (const json& s : summary["tasks"][0]["candidate"]["slices"])
+    if (s["tag"] == "huge") {
+      seen = true;
+      EXPECT_EQ(s["scored"], 0);
+      EXPECT_FALSE(s.contains("accuracy")) << s;
+    }
+  EXPECT_TRUE(seen) << r.out;
+}
+
 TEST(EvalCommand, MalformedTaskLineIsOneLineErrorWithFileAndLine) {
   BITDIAL_REQUIRE_SHARED();
   Fixture f;
