@@ -16,6 +16,8 @@ const std::vector<Command>& commands() {
       {"plan", run_plan},
       {"sweep", run_sweep},
       {"serve", run_serve},
+      {"train", run_train},
+      {"triage-data", run_triage_data},
   };
   return table;
 }
