@@ -29,7 +29,10 @@ void print_usage(std::FILE* out) {
       "  imatrix MODEL --calib F -o OUT   importance matrix: mean squared activation per input column of every matrix\n"
       "  quantize IN OUT --type T         presets, --override, --imatrix, --method rtn|gptq|awq, --budget-bpw/--budget-bytes\n"
       "  plan --params 70B --bits 4       memory (weights, KV cache, overhead) and hardware fit and price (or MODEL.gguf --type T)\n"
-      "  sweep CONFIG.yaml [-o DIR]       the main job: every candidate quantized, evaluated, timed, priced; floors -> decision + report\n",
+      "  sweep CONFIG.yaml [-o DIR]       the main job: every candidate quantized, evaluated, timed, priced; floors -> decision + report\n"
+      "  serve CONFIG.yaml | -m MODEL     OpenAI-compatible server: cascade, A/B split, monitoring, automatic rollback\n"
+      "  train CONFIG.yaml [--resume]     train a small llama on the CPU (checkpoints, held-out loss, GGUF export)\n"
+      "  triage-data OUT_DIR              the demo's synthetic support-ticket dataset (train / eval tasks / held-out / calib)\n",
       out);
 }
 
