@@ -17,6 +17,8 @@ const std::vector<Command>& commands() {
       {"sweep", run_sweep},
       {"serve", run_serve},
       {"train", run_train},
+      {"qat", run_qat},
+      {"distill", run_distill},
       {"triage-data", run_triage_data},
   };
   return table;

@@ -27,6 +27,8 @@ int run_plan(int argc, char** argv);
 int run_sweep(int argc, char** argv);
 int run_serve(int argc, char** argv);
 int run_train(int argc, char** argv);
+int run_qat(int argc, char** argv);
+int run_distill(int argc, char** argv);
 int run_triage_data(int argc, char** argv);
 
 }  // namespace bitdial::cli

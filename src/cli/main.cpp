@@ -32,6 +32,8 @@ void print_usage(std::FILE* out) {
       "  sweep CONFIG.yaml [-o DIR]       the main job: every candidate quantized, evaluated, timed, priced; floors -> decision + report\n"
       "  serve CONFIG.yaml | -m MODEL     OpenAI-compatible server: cascade, A/B split, monitoring, automatic rollback\n"
       "  train CONFIG.yaml [--resume]     train a small llama on the CPU (checkpoints, held-out loss, GGUF export)\n"
+      "  qat CONFIG.yaml                  quantization-aware fine-tuning to a GGUF type or preset (fake quantization, STE)\n"
+      "  distill CONFIG.yaml              train a student on a teacher's output distribution\n"
       "  triage-data OUT_DIR              the demo's synthetic support-ticket dataset (train / eval tasks / held-out / calib)\n",
       out);
 }

@@ -1,5 +1,7 @@
 #include "train/train_config.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -226,7 +228,8 @@ const char* train_tokenizer_name(TrainTokenizerKind kind) {
   return "?";
 }
 
-TrainConfig load_train_config(const std::string& path) {
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& extra_sections,
+                              std::map<std::string, YAML::Node>* extra) {
   TrainConfig cfg;
   cfg.path = path;
   const std::string bytes = read_file(path);
@@ -238,6 +241,12 @@ TrainConfig load_train_config(const std::string& path) {
   }
   if (!root.IsMap()) fail(path, ": the config must be a YAML mapping (model:, tokenizer:, data:, train:, output:)");
   const YamlFields c{path, fs::path(path).parent_path()};
+  for (const auto& kv : root) {
+    const std::string k = kv.first.as<std::string>();
+    if (std::find(extra_sections.begin(), extra_sections.end(), k) == extra_sections.end()) continue;
+    if (extra != nullptr) (*extra)[k] = kv.second;
+    root.remove(k);
+  }
   c.keys(root, "the config", {"model", "tokenizer", "data", "train", "output"});
   for (const char* k : {"model", "data", "output"})
     if (!root[k]) fail(path, ": missing '", k, ":' section (see bitdial train --help)");

@@ -5,6 +5,8 @@
 // TrainConfig::where. docs/train.md is the reference for every key.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -70,8 +72,11 @@ struct TrainConfig {
 // Reads and checks the config. Throws bitdial::Error "<file>:<line>: <what>" naming the key: YAML
 // syntax, an unknown key (with the allowed ones listed), a wrong type or range, a file that does not
 // exist, model.init together with shape keys, a missing output.model or data.text / data.tasks.
-// Relative paths are relative to the config's folder.
-TrainConfig load_train_config(const std::string& path);
+// Relative paths are relative to the config's folder. `extra_sections` names further top-level
+// sections another command reads itself (qat:, distill:): they are allowed, and when `extra` is given
+// the ones present are stored there by name.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& extra_sections = {},
+                              std::map<std::string, YAML::Node>* extra = nullptr);
 
 const char* train_tokenizer_name(TrainTokenizerKind kind);  // "byte" | "bpe" | "from"
 
