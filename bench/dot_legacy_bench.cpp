@@ -1,6 +1,7 @@
 // Single-thread throughput of the 32-value block dot kernels (q4_0 .. iq4_nl with Q8 activations):
 // token generation (4096 x 4096 weights times one token: weight bytes/s; 9-18 MB of weights, past L2)
-// and prompt processing (2048 x 2048 weights times 64 tokens: GMAC/s). Run: build/dot_legacy_bench.
+// and prompt processing (2048 x 2048 weights times 64 tokens: GMAC/s), plain rows and, for q4_0 and
+// q8_0, rows packed 8 at a time (kernels/packed_rows.h). Run: build/dot_legacy_bench.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -10,6 +11,7 @@
 #include "blocks/tensor_codec.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_families.h"
+#include "kernels/packed_rows.h"
 
 namespace bitdial {
 namespace {
@@ -32,18 +34,28 @@ Operands make_operands(TensorType type, int64_t rows, int64_t cols, int64_t toke
   return op;
 }
 
-// One tile call over the whole matrix: y (tokens, rows) = W (rows, cols) . x (tokens, cols).
+// One tile call over the whole matrix: y (tokens, rows) = W (rows, cols) . x (tokens, cols). With
+// `packed`, the weights are packed 8 rows at a time first and the packed tile runs.
 void bm_tile(benchmark::State& state, const DotKernel* kernel, TensorType type, int64_t rows, int64_t cols,
-             int64_t tokens) {
-  if (kernel == nullptr || kernel->tile == nullptr) {
+             int64_t tokens, bool packed) {
+  if (kernel == nullptr || kernel->tile == nullptr || (packed && kernel->packed_tile == nullptr)) {
     state.SkipWithError("no kernel on this CPU");
     return;
   }
-  const Operands op = make_operands(type, rows, cols, tokens);
+  Operands op = make_operands(type, rows, cols, tokens);
+  size_t stride = row_bytes(type, cols);
+  DotTileFn tile = kernel->tile;
+  if (packed) {
+    std::vector<uint8_t> groups(static_cast<size_t>(rows / kPackedRows) * packed_group_bytes(type, cols));
+    pack_rows(type, op.weights.data(), stride, rows, cols, groups.data());
+    op.weights = std::move(groups);
+    stride = packed_group_bytes(type, cols);
+    tile = kernel->packed_tile;
+  }
   std::vector<float> y(static_cast<size_t>(rows * tokens));
   for (auto _ : state) {
-    kernel->tile(cols, op.weights.data(), row_bytes(type, cols), rows, op.acts.data(),
-                 act_row_bytes(ActFormat::Q8, cols), tokens, y.data(), rows);
+    tile(cols, op.weights.data(), stride, rows, op.acts.data(), act_row_bytes(ActFormat::Q8, cols), tokens, y.data(),
+         rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -77,11 +89,15 @@ int register_all() {
                                 TensorType::Q8_0, TensorType::IQ4_NL}) {
     const std::string name = type_name(type);
     const DotKernel* fast = avx2 ? avx2_legacy_kernel(type) : nullptr;
-    benchmark::RegisterBenchmark(("gemv_avx2/" + name).c_str(), bm_tile, fast, type, 4096, 4096, 1);
-    benchmark::RegisterBenchmark(("gemm_avx2/" + name).c_str(), bm_tile, fast, type, 2048, 2048, 64);
+    benchmark::RegisterBenchmark(("gemv_avx2/" + name).c_str(), bm_tile, fast, type, 4096, 4096, 1, false);
+    benchmark::RegisterBenchmark(("gemm_avx2/" + name).c_str(), bm_tile, fast, type, 2048, 2048, 64, false);
+    if (has_packed_layout(type)) {
+      benchmark::RegisterBenchmark(("gemv_avx2_packed/" + name).c_str(), bm_tile, fast, type, 4096, 4096, 1, true);
+      benchmark::RegisterBenchmark(("gemm_avx2_packed/" + name).c_str(), bm_tile, fast, type, 2048, 2048, 64, true);
+    }
     // The reference on a small case, for scale.
     benchmark::RegisterBenchmark(("gemm_scalar/" + name).c_str(), bm_tile, scalar_legacy_kernel(type), type, 256,
-                                 2048, 16);
+                                 2048, 16, false);
   }
   benchmark::RegisterBenchmark("quantize_act_q8/scalar", bm_quantize_act, false);
   benchmark::RegisterBenchmark("quantize_act_q8/avx2", bm_quantize_act, true);
