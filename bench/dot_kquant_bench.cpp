@@ -1,7 +1,8 @@
 // Single-thread speed of the Q8_K-family dot kernels (q2_K .. q6_K, iq4_xs, tq1_0, tq2_0), called as
 // one tile: AVX2 gemv 4096 x 4096 with one token (token generation: bytes/s = weight bytes streamed),
 // AVX2 gemm 2048 x 2048 x 64 tokens (prompt processing: GMAC/s), the scalar reference on a small
-// gemv for comparison, and the Q8_K activation converters. Run: build/dot_kquant_bench.
+// gemv for comparison, the q4_K tiles on rows packed 8 at a time (kernels/packed_rows.h), and the
+// Q8_K activation converters. Run: build/dot_kquant_bench.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -14,6 +15,7 @@
 #include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_families.h"
+#include "kernels/packed_rows.h"
 
 namespace bitdial {
 namespace {
@@ -67,19 +69,27 @@ std::vector<uint8_t> random_activations(int64_t tokens, int64_t cols) {
   return a;
 }
 
-// W (rows, cols) @ x (tokens, cols)^T -> y (tokens, rows) as one tile.
-void bm_tile(benchmark::State& state, TensorType type, bool use_avx2, int64_t rows, int64_t cols, int64_t tokens) {
+// W (rows, cols) @ x (tokens, cols)^T -> y (tokens, rows) as one tile; `packed`: on packed rows.
+void bm_tile(benchmark::State& state, TensorType type, bool use_avx2, int64_t rows, int64_t cols, int64_t tokens,
+             bool packed) {
   if (use_avx2 && detected_isa() != Isa::Avx2) {
     state.SkipWithError("CPU lacks AVX2");
     return;
   }
-  const DotTileFn tile = (use_avx2 ? avx2_kquant_kernel(type) : scalar_kquant_kernel(type))->tile;
-  const std::vector<uint8_t> w = random_weights(type, rows, cols);
+  const DotKernel* kernel = use_avx2 ? avx2_kquant_kernel(type) : scalar_kquant_kernel(type);
+  DotTileFn tile = packed ? kernel->packed_tile : kernel->tile;
+  std::vector<uint8_t> w = random_weights(type, rows, cols);
+  size_t stride = row_bytes(type, cols);
+  if (packed) {
+    std::vector<uint8_t> groups(static_cast<size_t>(rows / kPackedRows) * packed_group_bytes(type, cols));
+    pack_rows(type, w.data(), stride, rows, cols, groups.data());
+    w = std::move(groups);
+    stride = packed_group_bytes(type, cols);
+  }
   const std::vector<uint8_t> a = random_activations(tokens, cols);
   std::vector<float> y(static_cast<size_t>(rows * tokens));
   for (auto _ : state) {
-    tile(cols, w.data(), row_bytes(type, cols), rows, a.data(), act_row_bytes(ActFormat::Q8_K, cols), tokens, y.data(),
-         rows);
+    tile(cols, w.data(), stride, rows, a.data(), act_row_bytes(ActFormat::Q8_K, cols), tokens, y.data(), rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
@@ -107,11 +117,19 @@ void bm_quantize_act(benchmark::State& state, bool use_avx2) {
 int register_all() {
   for (TensorType type : kTypes) {
     const std::string name = type_info(type).name;
-    benchmark::RegisterBenchmark(("gemv_avx2/" + name + "/4096x4096").c_str(), bm_tile, type, true, 4096, 4096, 1)
+    benchmark::RegisterBenchmark(("gemv_avx2/" + name + "/4096x4096").c_str(), bm_tile, type, true, 4096, 4096, 1, false)
         ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("gemm_avx2/" + name + "/2048x2048x64").c_str(), bm_tile, type, true, 2048, 2048, 64)
+    benchmark::RegisterBenchmark(("gemm_avx2/" + name + "/2048x2048x64").c_str(), bm_tile, type, true, 2048, 2048, 64, false)
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("gemv_scalar/" + name + "/256x4096").c_str(), bm_tile, type, false, 256, 4096, 1)
+    if (has_packed_layout(type)) {
+      benchmark::RegisterBenchmark(("gemv_avx2_packed/" + name + "/4096x4096").c_str(), bm_tile, type, true, 4096, 4096,
+                                   1, true)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("gemm_avx2_packed/" + name + "/2048x2048x64").c_str(), bm_tile, type, true, 2048,
+                                   2048, 64, true)
+          ->Unit(benchmark::kMillisecond);
+    }
+    benchmark::RegisterBenchmark(("gemv_scalar/" + name + "/256x4096").c_str(), bm_tile, type, false, 256, 4096, 1, false)
         ->Unit(benchmark::kMicrosecond);
   }
   benchmark::RegisterBenchmark("quantize_act_q8k/scalar/4096", bm_quantize_act, false);

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "blocks/k_quants.h"
 #include "blocks/legacy_quants.h"
 #include "core/error.h"
 
@@ -65,28 +66,93 @@ void unpack_q8_0(const BlockQ8_0x8* in, int64_t nb, uint8_t* plain, size_t row_s
   }
 }
 
+// Code j (0..255) of a plain q4_K block: element 64 c + 32 k + l is nibble k of qs[32 c + l].
+inline uint8_t q4k_code(const BlockQ4_K& b, int j) {
+  const uint8_t byte = b.qs[32 * (j / 64) + j % 32];
+  return (j / 32) % 2 == 0 ? byte & 0x0f : byte >> 4;
+}
+
+void pack_q4_k(const uint8_t* plain, size_t row_stride, int64_t nb, BlockQ4_Kx8* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    BlockQ4_Kx8& p = out[b];
+    for (int r = 0; r < 8; ++r) {
+      const BlockQ4_K& src = reinterpret_cast<const BlockQ4_K*>(plain + r * row_stride)[b];
+      p.d[r] = src.d;
+      p.dmin[r] = src.dmin;
+      for (int s = 0; s < 8; ++s) {
+        int sc = 0, m = 0;
+        unpack_scale_min_k4(s, src.scales, &sc, &m);
+        p.sc[s][r] = static_cast<uint8_t>(sc);
+        p.m[s / 2][2 * r + s % 2] = static_cast<uint8_t>(m);
+      }
+      for (int g = 0; g < 32; ++g)
+        for (int i = 0; i < 4; ++i)
+          p.qs[32 * g + 4 * r + i] = static_cast<uint8_t>(q4k_code(src, 8 * g + i) | (q4k_code(src, 8 * g + 4 + i) << 4));
+    }
+  }
+}
+
+void unpack_q4_k(const BlockQ4_Kx8* in, int64_t nb, uint8_t* plain, size_t row_stride) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const BlockQ4_Kx8& p = in[b];
+    for (int r = 0; r < 8; ++r) {
+      BlockQ4_K& dst = reinterpret_cast<BlockQ4_K*>(plain + r * row_stride)[b];
+      dst.d = p.d[r];
+      dst.dmin = p.dmin[r];
+      int sc[8], m[8];
+      for (int s = 0; s < 8; ++s) {
+        sc[s] = p.sc[s][r];
+        m[s] = p.m[s / 2][2 * r + s % 2];
+      }
+      // The inverse of unpack_scale_min_k4 (blocks/k_quants.h).
+      for (int s = 0; s < 4; ++s) {
+        dst.scales[s] = static_cast<uint8_t>((sc[s] & 63) | (sc[s + 4] >> 4) << 6);
+        dst.scales[s + 4] = static_cast<uint8_t>((m[s] & 63) | (m[s + 4] >> 4) << 6);
+        dst.scales[s + 8] = static_cast<uint8_t>((sc[s + 4] & 15) | (m[s + 4] & 15) << 4);
+      }
+      uint8_t codes[256];
+      for (int g = 0; g < 32; ++g)
+        for (int i = 0; i < 4; ++i) {
+          const uint8_t byte = p.qs[32 * g + 4 * r + i];
+          codes[8 * g + i] = byte & 0x0f;
+          codes[8 * g + 4 + i] = byte >> 4;
+        }
+      for (int c = 0; c < 4; ++c)
+        for (int l = 0; l < 32; ++l)
+          dst.qs[32 * c + l] = static_cast<uint8_t>(codes[64 * c + l] | codes[64 * c + 32 + l] << 4);
+    }
+  }
+}
+
 }  // namespace
 
-bool has_packed_layout(TensorType type) { return type == TensorType::Q4_0 || type == TensorType::Q8_0; }
+bool has_packed_layout(TensorType type) {
+  return type == TensorType::Q4_0 || type == TensorType::Q8_0 || type == TensorType::Q4_K;
+}
 
-size_t packed_group_bytes(TensorType type, int64_t cols) { return kPackedRows * row_bytes(type, cols); }
+size_t packed_group_bytes(TensorType type, int64_t cols) {
+  if (type == TensorType::Q4_K) return static_cast<size_t>(cols / 256) * sizeof(BlockQ4_Kx8);
+  return kPackedRows * row_bytes(type, cols);
+}
 
 void pack_rows(TensorType type, const uint8_t* plain, size_t row_stride, int64_t rows, int64_t cols, uint8_t* out) {
-  BITDIAL_ASSERT(has_packed_layout(type) && cols % 32 == 0);
-  const int64_t groups = rows / kPackedRows, nb = cols / 32;
+  BITDIAL_ASSERT(has_packed_layout(type) && cols % type_info(type).block_size == 0);
+  const int64_t groups = rows / kPackedRows, nb = cols / type_info(type).block_size;
   const size_t group_bytes = packed_group_bytes(type, cols);
 #pragma omp parallel for schedule(static) if (groups >= 64)
   for (int64_t g = 0; g < groups; ++g) {
     const uint8_t* src = plain + static_cast<size_t>(g * kPackedRows) * row_stride;
     uint8_t* dst = out + static_cast<size_t>(g) * group_bytes;
     if (type == TensorType::Q4_0) pack_q4_0(src, row_stride, nb, reinterpret_cast<BlockQ4_0x8*>(dst));
+    else if (type == TensorType::Q4_K) pack_q4_k(src, row_stride, nb, reinterpret_cast<BlockQ4_Kx8*>(dst));
     else pack_q8_0(src, row_stride, nb, reinterpret_cast<BlockQ8_0x8*>(dst));
   }
 }
 
 void unpack_group(TensorType type, const uint8_t* group, int64_t cols, uint8_t* plain, size_t row_stride) {
-  BITDIAL_ASSERT(has_packed_layout(type) && cols % 32 == 0);
+  BITDIAL_ASSERT(has_packed_layout(type) && cols % type_info(type).block_size == 0);
   if (type == TensorType::Q4_0) unpack_q4_0(reinterpret_cast<const BlockQ4_0x8*>(group), cols / 32, plain, row_stride);
+  else if (type == TensorType::Q4_K) unpack_q4_k(reinterpret_cast<const BlockQ4_Kx8*>(group), cols / 256, plain, row_stride);
   else unpack_q8_0(reinterpret_cast<const BlockQ8_0x8*>(group), cols / 32, plain, row_stride);
 }
 

@@ -1,8 +1,9 @@
-// Weights repacked for matrix products: 8 consecutive rows of a q4_0 or q8_0 matrix interleaved
-// block by block, so one 32-byte register holds 4 codes of each of the 8 rows and the integer dot
-// products of 8 rows come out as the 8 lanes of one register (one convert and one FMA per 8 rows
-// instead of one per row). Internal to bitdial: never written to files; packing is exact and
-// reversible, and the same bytes per block as the plain rows (memory traffic is unchanged).
+// Weights repacked for matrix products: 8 consecutive rows of a q4_0, q8_0 or q4_K matrix
+// interleaved block by block, so one 32-byte register holds 4 codes of each of the 8 rows and the
+// integer dot products of 8 rows come out as the 8 lanes of one register (one convert and one FMA
+// per 8 rows instead of one per row). Internal to bitdial: never written to files; packing is exact
+// and reversible. q4_0 and q8_0 take the same bytes as the plain rows; q4_K 2.8 % more (its 6-bit
+// scales and mins are stored as bytes, ready for the multiply).
 #pragma once
 
 #include <cstddef>
@@ -32,10 +33,24 @@ struct BlockQ8_0x8 {
 };
 static_assert(sizeof(BlockQ8_0x8) == 272);
 
-// Types with a packed layout (q4_0, q8_0).
+// 8 q4_K blocks (rows r0..r0+7, same 256 columns): value (r, j) = f16(d[r]) sc[s][r] code(r, j)
+// - f16(dmin[r]) m(r, s), s = j / 32 the sub-block. qs is 32 groups g of 32 bytes laid out like
+// q4_0's: byte 4 r + i of group g holds code(r, 8 g + i) in its low nibble and code(r, 8 g + 4 + i)
+// in its high nibble; sub-block s is groups 4 s .. 4 s + 3. m is stored in pairs of sub-blocks:
+// m[p][2 r + k] = m(r, 2 p + k). 1184 bytes / 2048 values = 4.625 bpw (8 plain blocks: 1152).
+struct BlockQ4_Kx8 {
+  uint16_t d[8];
+  uint16_t dmin[8];
+  uint8_t sc[8][8];  // [sub-block][row]
+  uint8_t m[4][16];  // [pair of sub-blocks][2 row + which of the pair]
+  uint8_t qs[1024];
+};
+static_assert(sizeof(BlockQ4_Kx8) == 1184);
+
+// Types with a packed layout (q4_0, q8_0, q4_K).
 bool has_packed_layout(TensorType type);
 
-// Bytes of one packed group of 8 rows of `cols` values (8 times the plain row size).
+// Bytes of one packed group of 8 rows of `cols` values.
 size_t packed_group_bytes(TensorType type, int64_t cols);
 
 // Packs rows [8 g, 8 g + 8) of a plain matrix (rows `row_stride` bytes apart) into group g of out,

@@ -185,7 +185,7 @@ struct Q6K {
 
 const DotKernel kQ2K{ActFormat::Q8_K, avx2::tile<Q2K>};
 const DotKernel kQ3K{ActFormat::Q8_K, avx2::tile<Q3K>};
-const DotKernel kQ4K{ActFormat::Q8_K, avx2::tile<AffineK4<false>>};
+const DotKernel kQ4K{ActFormat::Q8_K, avx2::tile<AffineK4<false>>, packed_tile_q4_k_avx2};
 const DotKernel kQ5K{ActFormat::Q8_K, avx2::tile<AffineK4<true>>};
 const DotKernel kQ6K{ActFormat::Q8_K, avx2::tile<Q6K>};
 

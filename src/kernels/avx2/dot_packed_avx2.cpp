@@ -1,5 +1,5 @@
 // AVX2 dot kernels for q4_0 and q8_0 weights packed 8 rows at a time (kernels/packed_rows.h)
-// against Q8 activations. Each 32-byte register holds 4 codes of each of 8 rows, the activation's
+// against Q8 activations, and for packed q4_K against Q8_K activations. Each 32-byte register holds 4 codes of each of 8 rows, the activation's
 // matching 4 codes are broadcast to all 8 lanes, and after a block lane r holds row r's exact
 // integer dot product: one convert and one FMA serve 8 rows. The plain kernels
 // (dot_legacy_avx2.cpp) need both per row, plus a horizontal sum at the end.
@@ -162,7 +162,116 @@ struct PackedQ8_0 {
                                                             &micro_q8_0<3, false>, &micro_q8_0<4, false>};
 };
 
+// ---- q4_K against Q8_K activations.
+
+struct TileK {
+  int64_t nb;
+  const BlockQ4_Kx8* group;
+  const ActBlockQ8K* acts[kPackedTokens];
+  float* y;
+  int64_t ldy;
+};
+
+// The 4 int16 pairs (bs(2p), bs(2p+1)) of a Q8_K block's 32-value sums bs(s) = bsums[2s] + bsums[2s+1],
+// each broadcast to all lanes: pair p for madd with the weights' min pairs.
+inline void sub_block_sum_pairs(const ActBlockQ8K& a, __m256i out[4]) {
+  const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums)),
+                                       _mm256_set1_epi16(1));  // int32 bs(0..3) | bs(4..7)
+  // packs works within 128-bit lanes: dwords 0, 1 of the low lane are (bs0, bs1), (bs2, bs3); of the
+  // high lane (bs4, bs5), (bs6, bs7). Every |bs| <= 32 * 127 fits int16.
+  const __m256i pairs = _mm256_packs_epi32(bs, bs);
+  out[0] = _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(0));
+  out[1] = _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(1));
+  out[2] = _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(4));
+  out[3] = _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(5));
+}
+
+// Per block and token: for each sub-block s, the 8 maddubs of its 4 code groups summed in int16 (at
+// most 8 * 2 * 15 * 127 = 30480), then madd with the rows' scales sc(r, s) (both int16 halves of
+// lane r hold it) to int32 and summed over s (at most 8 * 63 * 60960 < 2^31); the mins' term
+// sum_s m(r, s) bs(s) by madd of the min pairs with the activation's sum pairs. Then
+// acc += float(sum) (d_r d_a) - float(min term) (dmin_r d_a). Same steps for every tile shape.
+template <int RN, bool kPrefetch>
+void micro_q4_k(const TileK& m) {
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256 acc[RN];
+  for (int t = 0; t < RN; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < m.nb; ++b) {
+    const BlockQ4_Kx8& blk = m.group[b];
+    __m256i isum[RN];
+#pragma GCC unroll 1
+    for (int s = 0; s < 8; ++s) {
+      if constexpr (kPrefetch)
+        for (int k = 0; k < 2; ++k)
+          _mm_prefetch(reinterpret_cast<const char*>(blk.qs + 128 * s) + kPrefetchBytes + 64 * k, _MM_HINT_T0);
+      __m256i sum16[RN];
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * (4 * s + g)));
+        const __m256i w0 = _mm256_and_si256(p, low);
+        const __m256i w1 = _mm256_and_si256(_mm256_srli_epi16(p, 4), low);
+#pragma GCC unroll 4
+        for (int t = 0; t < RN; ++t) {
+          const int8_t* a = m.acts[t][b].qs + 32 * s + 8 * g;
+          const __m256i v = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast_4_codes(a)),
+                                             _mm256_maddubs_epi16(w1, broadcast_4_codes(a + 4)));
+          sum16[t] = g == 0 ? v : _mm256_add_epi16(sum16[t], v);
+        }
+      }
+      const __m256i sc32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.sc[s])));
+      const __m256i sc = _mm256_or_si256(sc32, _mm256_slli_epi32(sc32, 16));
+#pragma GCC unroll 4
+      for (int t = 0; t < RN; ++t) {
+        const __m256i v = _mm256_madd_epi16(sum16[t], sc);
+        isum[t] = s == 0 ? v : _mm256_add_epi32(isum[t], v);
+      }
+    }
+    __m256i mins[4];
+    for (int p = 0; p < 4; ++p) mins[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.m[p])));
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.dmin)));
+#pragma GCC unroll 4
+    for (int t = 0; t < RN; ++t) {
+      const ActBlockQ8K& a = m.acts[t][b];
+      __m256i pairs[4];
+      sub_block_sum_pairs(a, pairs);
+      const __m256i msum = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(mins[0], pairs[0]), _mm256_madd_epi16(mins[1], pairs[1])),
+                                            _mm256_add_epi32(_mm256_madd_epi16(mins[2], pairs[2]), _mm256_madd_epi16(mins[3], pairs[3])));
+      const __m256 da = _mm256_set1_ps(a.d);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, da), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[t]);
+    }
+  }
+  for (int t = 0; t < RN; ++t) _mm256_storeu_ps(m.y + t * m.ldy, acc[t]);
+}
+
+using MicroKFn = void (*)(const TileK&);
+constexpr std::array<MicroKFn, kPackedTokens> kMicroQ4K{&micro_q4_k<1, true>, &micro_q4_k<2, false>,
+                                                       &micro_q4_k<3, false>, &micro_q4_k<4, false>};
+
 }  // namespace
+
+void packed_tile_q4_k_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
+                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+  const int64_t chunk = std::max<int64_t>(
+      kPackedTokens, kActChunkBytes / static_cast<int64_t>(a_stride) / kPackedTokens * kPackedTokens);
+  TileK m{};
+  m.nb = n / 256;
+  m.ldy = ldy;
+  for (int64_t t0 = 0; t0 < nt; t0 += chunk) {
+    const int64_t tc = std::min(chunk, nt - t0);
+    for (int64_t r0 = 0; r0 < nr; r0 += kPackedRows) {
+      m.group = reinterpret_cast<const BlockQ4_Kx8*>(w + static_cast<size_t>(r0 / kPackedRows) * w_stride);
+      for (int64_t tt = 0; tt < tc; tt += kPackedTokens) {
+        const int64_t rn = std::min<int64_t>(kPackedTokens, tc - tt);
+        for (int64_t t = 0; t < rn; ++t)
+          m.acts[t] = reinterpret_cast<const ActBlockQ8K*>(a + static_cast<size_t>(t0 + tt + t) * a_stride);
+        m.y = y + (t0 + tt) * ldy + r0;
+        kMicroQ4K[rn - 1](m);
+      }
+    }
+  }
+}
 
 void packed_tile_q4_0_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
                            size_t a_stride, int64_t nt, float* y, int64_t ldy) {
