@@ -3,12 +3,10 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <string>
 
-#include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "core/error.h"
+#include "cli/train_cli.h"
 #include "core/tensor_type.h"
 #include "train/distill.h"
 #include "train/train_log.h"
@@ -41,61 +39,44 @@ int run_distill(int argc, char** argv) {
       "  bitdial distill triage-small.yaml\n"
       "  bitdial distill triage-small.yaml --resume --threads 8",
       "bitdial distill"};
-  std::string config_path;
-  bool resume = false, json = false;
-  std::optional<int> threads;
-  std::optional<int64_t> steps;
-  app.add_option("CONFIG", config_path, "distillation config (YAML)")->required();
-  app.add_flag("--resume", resume, "continue from output.checkpoint (same config and teacher needed)");
-  app.add_option("-t,--threads", threads, "threads (overrides train.threads; default: all cores)");
-  app.add_option("--steps", steps, "total updates (overrides train.steps)");
-  app.add_flag("--json", json, "print the result as JSON (docs/qat.md) instead of the summary line");
+  TrainArgs args;
+  add_train_args(app, args,
+                 {"distillation config (YAML)", "continue from output.checkpoint (same config and teacher needed)",
+                  "total updates (overrides train.steps)",
+                  "print the result as JSON (docs/qat.md) instead of the summary line"});
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
-  if (threads && *threads < 1) fail("--threads ", *threads, ": need at least 1 thread");
-  if (steps && *steps < 1) fail("--steps ", *steps, ": need at least 1 update");
-  DistillConfig cfg = load_distill_config(config_path);
-  if (threads) cfg.train.threads = *threads;
-  if (steps) cfg.train.steps = *steps;
-  PreparedTraining prep = prepare_training(cfg.train, resume);
+  check_train_args(args);
+  DistillConfig cfg = load_distill_config(args.config_path);
+  apply_train_args(args, cfg.train);
+  PreparedTraining prep = prepare_training(cfg.train, args.resume);
   TrainRun& run = prep.run;
   run.export_options.description =
-      "distilled by bitdial distill (" + std::filesystem::path(config_path).filename().string() + ")";
+      "distilled by bitdial distill (" + std::filesystem::path(args.config_path).filename().string() + ")";
   const Teacher teacher = load_teacher(cfg.distill.teacher, run.vocab);
   const SynthSpec& s = run.params.spec;
   std::fprintf(stderr,
                "distill: student %.3f M params (%lld dim, %lld layers), teacher %s (%.3f M params), temperature %g, "
                "hard_weight %g\n"
-               "distill: %lld training tokens, %lld held-out tokens; %lld updates of %lld x %lld tokens\n",
+               "distill: %s\n",
                static_cast<double>(run.params.numel()) / 1e6, static_cast<long long>(s.n_embd),
                static_cast<long long>(s.n_layer), teacher.identity.c_str(),
                static_cast<double>(teacher.params->numel()) / 1e6, cfg.distill.weights.temperature,
-               cfg.distill.weights.hard_weight, static_cast<long long>(prep.summary.train_tokens),
-               static_cast<long long>(prep.summary.heldout_tokens), static_cast<long long>(run.settings.steps),
-               static_cast<long long>(run.settings.batch), static_cast<long long>(run.settings.seq_len));
+               cfg.distill.weights.hard_weight, train_data_line(prep).c_str());
 
-  const InterruptGuard guard;
-  TrainHooks hooks;
-  hooks.should_stop = [] { return InterruptGuard::raised(); };
-  TrainLog log(stderr);
-  const TrainResult r = bitdial::run_distill(run, teacher, cfg.distill.weights, hooks, [&](const TrainEvent& e) { log(e); });
+  const InterruptibleTraining interruptible;
+  const TrainResult r =
+      bitdial::run_distill(run, teacher, cfg.distill.weights, interruptible.hooks, interruptible.progress());
 
-  if (json) {
+  if (args.json) {
     nlohmann::ordered_json j = train_result_json(run, r);
     j["distill"] = {{"teacher", cfg.distill.teacher},
                     {"temperature", cfg.distill.weights.temperature},
                     {"hard_weight", cfg.distill.weights.hard_weight}};
     std::printf("%s\n", json_text(j).c_str());
   }
-  if (r.interrupted) {
-    std::fprintf(stderr, "bitdial distill: interrupted at step %lld/%lld; %s holds it (continue with --resume)\n",
-                 static_cast<long long>(r.steps_done), static_cast<long long>(run.settings.steps), run.checkpoint_path.c_str());
-    return 1;
-  }
-  if (!json)
-    std::printf("wrote %s (%s, %llu bytes) and checkpoint %s at step %lld\n", run.output_path.c_str(),
-                type_name(run.export_options.type), static_cast<unsigned long long>(r.exported->file_bytes),
-                run.checkpoint_path.c_str(), static_cast<long long>(r.steps_done));
+  if (r.interrupted) return report_interrupted("distill", run, r);
+  if (!args.json) print_written(run, type_name(run.export_options.type), r.exported->file_bytes, r);
   return 0;
 }
 

@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
-#include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "core/error.h"
+#include "cli/train_cli.h"
 #include "train/qat.h"
 #include "train/train_log.h"
 #include "train/train_setup.h"
@@ -43,26 +43,20 @@ int run_qat(int argc, char** argv) {
       "  bitdial qat triage-qat.yaml --resume --threads 8\n"
       "  bitdial qat triage-qat.yaml --steps 20 --json > run.json",
       "bitdial qat"};
-  std::string config_path;
-  bool resume = false, json = false;
-  std::optional<int> threads;
-  std::optional<int64_t> steps;
-  app.add_option("CONFIG", config_path, "QAT config (YAML)")->required();
-  app.add_flag("--resume", resume, "continue from output.checkpoint (same config and qat target needed)");
-  app.add_option("-t,--threads", threads, "threads (overrides train.threads; default: all cores)");
-  app.add_option("--steps", steps, "total updates (overrides train.steps)");
-  app.add_flag("--json", json, "print the result as JSON (docs/qat.md) instead of the summary lines");
+  TrainArgs args;
+  add_train_args(app, args,
+                 {"QAT config (YAML)", "continue from output.checkpoint (same config and qat target needed)",
+                  "total updates (overrides train.steps)",
+                  "print the result as JSON (docs/qat.md) instead of the summary lines"});
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
-  if (threads && *threads < 1) fail("--threads ", *threads, ": need at least 1 thread");
-  if (steps && *steps < 1) fail("--steps ", *steps, ": need at least 1 update");
-  QatConfig cfg = load_qat_config(config_path);
-  if (threads) cfg.train.threads = *threads;
-  if (steps) cfg.train.steps = *steps;
-  PreparedTraining prep = prepare_training(cfg.train, resume);
+  check_train_args(args);
+  QatConfig cfg = load_qat_config(args.config_path);
+  apply_train_args(args, cfg.train);
+  PreparedTraining prep = prepare_training(cfg.train, args.resume);
   TrainRun& run = prep.run;
   run.export_options.description =
-      "quantization-aware fine-tuned by bitdial qat (" + std::filesystem::path(config_path).filename().string() + ")";
+      "quantization-aware fine-tuned by bitdial qat (" + std::filesystem::path(args.config_path).filename().string() + ")";
 
   std::vector<std::string> warnings;
   const FakeQuantPlan plan = make_qat_plan(run.params, cfg.qat, &warnings);
@@ -70,24 +64,18 @@ int run_qat(int argc, char** argv) {
   std::fprintf(stderr, "qat: %s from %s: %zu matrices, %.3f bits/weight%s\n", plan.name.c_str(), cfg.train.init.c_str(),
                plan.tensors.size(), plan.bits_per_weight(), cfg.qat.imatrix.empty() ? "" : ", importance-weighted");
   for (const std::string& f : plan.fallbacks()) std::fprintf(stderr, "qat: fallback %s (rows not whole blocks)\n", f.c_str());
-  std::fprintf(stderr, "qat: %lld training tokens, %lld held-out tokens; %lld updates of %lld x %lld tokens\n",
-               static_cast<long long>(prep.summary.train_tokens), static_cast<long long>(prep.summary.heldout_tokens),
-               static_cast<long long>(run.settings.steps), static_cast<long long>(run.settings.batch),
-               static_cast<long long>(run.settings.seq_len));
+  std::fprintf(stderr, "qat: %s\n", train_data_line(prep).c_str());
 
-  const InterruptGuard guard;
-  TrainHooks hooks;
-  hooks.should_stop = [] { return InterruptGuard::raised(); };
+  InterruptibleTraining interruptible;
   if (cfg.distill) {
-    add_teacher(run, hooks, load_teacher(cfg.distill->teacher, run.vocab), cfg.distill->weights);
+    add_teacher(run, interruptible.hooks, load_teacher(cfg.distill->teacher, run.vocab), cfg.distill->weights);
     std::fprintf(stderr, "qat: distilling from %s (temperature %g, hard_weight %g)\n", cfg.distill->teacher.c_str(),
                  cfg.distill->weights.temperature, cfg.distill->weights.hard_weight);
   }
-  TrainLog log(stderr);
-  const QatResult r = bitdial::run_qat(run, plan, hooks, [&](const TrainEvent& e) { log(e); });
+  const QatResult r = bitdial::run_qat(run, plan, interruptible.hooks, interruptible.progress());
 
   const auto opt = [](const std::optional<double>& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
-  if (json) {
+  if (args.json) {
     nlohmann::ordered_json j = train_result_json(run, r.train);
     j["qat"] = {{"target", plan.name},
                 {"file_type", plan.file_type},
@@ -100,21 +88,14 @@ int run_qat(int argc, char** argv) {
                     {"tensors", r.exported->plan.tensors.size()}};
     std::printf("%s\n", json_text(j).c_str());
   }
-  if (r.train.interrupted) {
-    std::fprintf(stderr, "bitdial qat: interrupted at step %lld/%lld; %s holds it (continue with --resume)\n",
-                 static_cast<long long>(r.train.steps_done), static_cast<long long>(run.settings.steps),
-                 run.checkpoint_path.c_str());
-    return 1;
-  }
-  if (!json) {
+  if (r.train.interrupted) return report_interrupted("qat", run, r.train);
+  if (!args.json) {
     if (r.float_heldout_loss && r.train.initial_heldout_loss && r.train.final_heldout_loss)
       std::printf("held-out loss: float %.4f; %s at step %lld %.4f%s; after QAT (the exported file) %.4f\n",
                   *r.float_heldout_loss, plan.name.c_str(), static_cast<long long>(r.train.first_step),
                   *r.train.initial_heldout_loss, r.train.first_step == 0 ? " (post-training round-to-nearest)" : "",
                   *r.train.final_heldout_loss);
-    std::printf("wrote %s (%s, %llu bytes) and checkpoint %s at step %lld\n", run.output_path.c_str(), plan.name.c_str(),
-                static_cast<unsigned long long>(r.exported->file_bytes), run.checkpoint_path.c_str(),
-                static_cast<long long>(r.train.steps_done));
+    print_written(run, plan.name, r.exported->file_bytes, r.train);
   }
   return 0;
 }

@@ -2,12 +2,10 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <optional>
 #include <string>
 
-#include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "core/error.h"
+#include "cli/train_cli.h"
 #include "core/tensor_type.h"
 #include "train/train_config.h"
 #include "train/train_log.h"
@@ -46,53 +44,34 @@ int run_train(int argc, char** argv) {
       "  bitdial train triage.yaml --resume --threads 8\n"
       "  bitdial train triage.yaml --steps 20 --json > run.json",
       "bitdial train"};
-  std::string config_path;
-  bool resume = false, json = false;
-  std::optional<int> threads;
-  std::optional<int64_t> steps;
-  app.add_option("CONFIG", config_path, "training config (YAML)")->required();
-  app.add_flag("--resume", resume,
-               "continue from output.checkpoint (same config needed: shape, data and optimiser settings are checked)");
-  app.add_option("-t,--threads", threads, "threads (overrides train.threads; default: all cores)");
-  app.add_option("--steps", steps, "total updates (overrides train.steps; with --resume, extends or shortens the schedule)");
-  app.add_flag("--json", json, "print the result as JSON (docs/train.md) instead of the summary line");
+  TrainArgs args;
+  add_train_args(app, args,
+                 {"training config (YAML)",
+                  "continue from output.checkpoint (same config needed: shape, data and optimiser settings are checked)",
+                  "total updates (overrides train.steps; with --resume, extends or shortens the schedule)",
+                  "print the result as JSON (docs/train.md) instead of the summary line"});
   CLI11_PARSE_OR_RETURN(app, argc, argv);
 
-  if (threads && *threads < 1) fail("--threads ", *threads, ": need at least 1 thread");
-  if (steps && *steps < 1) fail("--steps ", *steps, ": need at least 1 update");
-  TrainConfig cfg = load_train_config(config_path);
-  if (threads) cfg.threads = *threads;
-  if (steps) cfg.steps = *steps;
-  const PreparedTraining prep = prepare_training(cfg, resume);
+  check_train_args(args);
+  TrainConfig cfg = load_train_config(args.config_path);
+  apply_train_args(args, cfg);
+  const PreparedTraining prep = prepare_training(cfg, args.resume);
   const TrainRun& run = prep.run;
   const SynthSpec& spec = run.params.spec;
   std::fprintf(stderr,
                "train: %s: %.3f M params (%lld dim, %lld layers, %lld/%lld heads, ffn %lld, ctx %lld), tokenizer %s\n"
-               "train: %lld documents, %lld training tokens, %lld held-out tokens; %lld updates of %lld x %lld tokens\n",
+               "train: %lld documents, %s\n",
                spec.name.c_str(), static_cast<double>(run.params.numel()) / 1e6, static_cast<long long>(spec.n_embd),
                static_cast<long long>(spec.n_layer), static_cast<long long>(spec.n_head),
                static_cast<long long>(spec.n_head_kv), static_cast<long long>(spec.n_ff), static_cast<long long>(spec.n_ctx),
-               prep.summary.tokenizer.c_str(), static_cast<long long>(prep.summary.documents),
-               static_cast<long long>(prep.summary.train_tokens), static_cast<long long>(prep.summary.heldout_tokens),
-               static_cast<long long>(run.settings.steps), static_cast<long long>(run.settings.batch),
-               static_cast<long long>(run.settings.seq_len));
+               prep.summary.tokenizer.c_str(), static_cast<long long>(prep.summary.documents), train_data_line(prep).c_str());
 
-  const InterruptGuard guard;
-  TrainHooks hooks;
-  hooks.should_stop = [] { return InterruptGuard::raised(); };
-  TrainLog log(stderr);
-  const TrainResult r = run_training(run, hooks, [&](const TrainEvent& e) { log(e); });
+  const InterruptibleTraining interruptible;
+  const TrainResult r = run_training(run, interruptible.hooks, interruptible.progress());
 
-  if (json) std::printf("%s\n", json_text(train_result_json(run, r)).c_str());
-  if (r.interrupted) {
-    std::fprintf(stderr, "bitdial train: interrupted at step %lld/%lld; %s holds it (continue with --resume)\n",
-                 static_cast<long long>(r.steps_done), static_cast<long long>(run.settings.steps), run.checkpoint_path.c_str());
-    return 1;
-  }
-  if (!json)
-    std::printf("wrote %s (%s, %llu bytes) and checkpoint %s at step %lld\n", run.output_path.c_str(),
-                type_name(run.export_options.type), static_cast<unsigned long long>(r.exported->file_bytes),
-                run.checkpoint_path.c_str(), static_cast<long long>(r.steps_done));
+  if (args.json) std::printf("%s\n", json_text(train_result_json(run, r)).c_str());
+  if (r.interrupted) return report_interrupted("train", run, r);
+  if (!args.json) print_written(run, type_name(run.export_options.type), r.exported->file_bytes, r);
   return 0;
 }
 

@@ -15,38 +15,21 @@
 #include "formats/gguf.h"
 #include "model/llama_gguf_keys.h"
 #include "test_support.h"
+#include "train_model_fixture.h"
 
 namespace bitdial {
 namespace {
 
+// tiny_train_spec with the byte vocabulary (the checkpoint carries it) and a context of 32.
 SynthSpec tiny_spec() {
-  SynthSpec s;
-  s.name = "tiny-train";
-  s.n_embd = 8;
-  s.n_layer = 2;
-  s.n_head = 2;
-  s.n_head_kv = 1;
-  s.n_ff = 16;
+  SynthSpec s = test::tiny_train_spec();
   s.n_vocab = kSynthByteVocabMin;
   s.n_ctx = 32;
   return s;
 }
 
 // Parameters of `spec` with seeded N(0, 0.5^2) values; norms do not decay.
-ParamSet make_params(const SynthSpec& spec, uint32_t seed) {
-  ParamSet ps;
-  ps.spec = spec;
-  for (const LlamaTensorShape& t : llama_tensor_layout(spec)) {
-    Param p;
-    p.name = t.name;
-    p.shape = t.ne;
-    p.value = test::normal_floats(p.numel(), 0.5f, seed++);
-    p.grad.assign(p.value.size(), 0.0f);
-    p.decay = t.kind == LlamaTensorKind::matrix;
-    ps.params.push_back(std::move(p));
-  }
-  return ps;
-}
+ParamSet make_params(const SynthSpec& spec, uint32_t seed) { return test::normal_params(spec, seed, 0.5f, 0.5f); }
 
 // A deterministic stand-in for backward: depends on the weights and the step, as a real gradient does.
 void fake_gradients(ParamSet& ps, int64_t step) {
@@ -63,14 +46,7 @@ AdamWConfig adamw() {
   return c;
 }
 
-LrSchedule schedule() {
-  LrSchedule s;
-  s.peak_lr = 1e-2;
-  s.min_lr = 1e-3;
-  s.warmup_steps = 2;
-  s.total_steps = 8;
-  return s;
-}
+LrSchedule schedule() { return {.peak_lr = 1e-2, .min_lr = 1e-3, .warmup_steps = 2, .total_steps = 8}; }
 
 // One trainer step as train/optimizer.h orders it (accumulation of 2 micro-batches, clipping at 1).
 void train_step(ParamSet& ps, AdamWState& st) {

@@ -8,9 +8,8 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <random>
 
+#include "letter_text_fixture.h"
 #include "test_support.h"
 #include "train/init_params.h"
 #include "train/model_export.h"
@@ -23,8 +22,7 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::TempDir;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::contains;
 
 SynthSpec small_spec(int64_t n_ctx = 64) {
   SynthSpec s;
@@ -39,27 +37,11 @@ SynthSpec small_spec(int64_t n_ctx = 64) {
   return s;
 }
 
-// 6 windows of 32 seeded-random letters (12-letter alphabet) as byte tokens: a batch of 6 is the text.
-std::vector<int32_t> letter_ids() {
-  std::mt19937 rng(9);
-  std::vector<int32_t> ids;
-  for (int i = 0; i < 6 * 32 + 1; ++i) ids.push_back(3 + 'a' + static_cast<int32_t>(rng() % 12));
-  return ids;
-}
+// 6 windows of 32 seeded-random letters: a batch of 6 is the text.
+std::vector<int32_t> letter_ids() { return test::letter_ids(6, 32, 9); }
 
 TrainRun letter_run(const ParamSet& params, int64_t steps, double lr) {
-  TrainRun run;
-  run.params = params;
-  run.vocab = synth_byte_vocab(kSynthByteVocabMin);
-  run.train_ids = letter_ids();
-  run.heldout_ids = run.train_ids;
-  run.settings.steps = steps;
-  run.settings.batch = 6;
-  run.settings.seq_len = 32;
-  run.settings.schedule = {lr, lr, 0, steps};
-  run.settings.eval_tokens = 6 * 32;
-  run.fingerprint = "test=1";
-  return run;
+  return test::letter_run(params, letter_ids(), 6, 32, steps, lr, 6 * 32);
 }
 
 Teacher teacher_of(ParamSet params, const std::string& identity) {
@@ -175,18 +157,8 @@ TEST(Distill, TeacherFilesMustShareTheStudentsTokenizer) {
 }
 
 // A folder with a teacher model, a text and distill.yaml = the given text.
-struct DistillConfigDir {
-  TempDir dir;
-  DistillConfigDir() {
-    ModelExportOptions f32;
-    f32.type = TensorType::F32;
-    export_llama_gguf(dir.file("teacher.gguf"), init_params(small_spec(), 1), synth_byte_vocab(kSynthByteVocabMin), f32);
-    write(dir.file("train.txt"), std::string(500, 'a'));
-  }
-  std::string config(const std::string& yaml) const {
-    write(dir.file("distill.yaml"), yaml);
-    return dir.file("distill.yaml");
-  }
+struct DistillConfigDir : test::ModelConfigDir {
+  DistillConfigDir() : ModelConfigDir(small_spec(), "teacher.gguf", 500, "distill.yaml") {}
 };
 
 const std::string kStudent =

@@ -15,6 +15,7 @@
 #include "model/llama_gguf_keys.h"
 #include "model/llama_model.h"
 #include "test_support.h"
+#include "train_model_fixture.h"
 
 namespace bitdial {
 namespace {
@@ -33,20 +34,8 @@ SynthSpec spec32() {
   return s;
 }
 
-ParamSet make_params(const SynthSpec& spec, uint32_t seed) {
-  ParamSet ps;
-  ps.spec = spec;
-  for (const LlamaTensorShape& t : llama_tensor_layout(spec)) {
-    Param p;
-    p.name = t.name;
-    p.shape = t.ne;
-    p.value = test::normal_floats(p.numel(), t.kind == LlamaTensorKind::matrix ? 0.05f : 1.0f, seed++);
-    p.grad.assign(p.value.size(), 0.0f);
-    p.decay = t.kind == LlamaTensorKind::matrix;
-    ps.params.push_back(std::move(p));
-  }
-  return ps;
-}
+// Seeded weights: matrices N(0, 0.05^2), norms N(0, 1).
+ParamSet make_params(const SynthSpec& spec, uint32_t seed) { return test::normal_params(spec, seed, 0.05f, 1.0f); }
 
 // The weights the engine holds for `name`, decoded to floats (matrices via their views, vectors as loaded).
 std::vector<float> loaded_values(const LlamaModel& m, const std::string& name) {

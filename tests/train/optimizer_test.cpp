@@ -142,14 +142,7 @@ TEST(AdamW, ResultDoesNotDependOnTheThreadCount) {
   EXPECT_EQ(0, std::memcmp(a.params[0].value.data(), b.params[0].value.data(), 100000 * sizeof(float)));
 }
 
-LrSchedule schedule() {
-  LrSchedule s;
-  s.peak_lr = 1e-3;
-  s.min_lr = 1e-4;
-  s.warmup_steps = 10;
-  s.total_steps = 110;
-  return s;
-}
+LrSchedule schedule() { return {.peak_lr = 1e-3, .min_lr = 1e-4, .warmup_steps = 10, .total_steps = 110}; }
 
 TEST(LrSchedule, WarmUpRisesLinearlyFromTheFirstStep) {
   EXPECT_DOUBLE_EQ(lr_at(schedule(), 0), 1e-4);

@@ -7,10 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <random>
 
 #include "formats/gguf.h"
+#include "letter_text_fixture.h"
 #include "model/llama_model.h"
 #include "test_support.h"
 #include "train/init_params.h"
@@ -23,8 +22,7 @@ namespace fs = std::filesystem;
 using test::error_of;
 using test::TempDir;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::contains;
 
 // Rows of 256 (k-quant super-blocks) except ffn_down (rows of 64: falls back to iq4_nl).
 SynthSpec qat_spec() {
@@ -43,27 +41,11 @@ SynthSpec qat_spec() {
 // 289 seeded-random letters of a 12-letter alphabet as byte tokens (id 3 + byte): only memorisation
 // lowers the loss, so the fitted weights are dense in information and q2_K's rounding costs loss. With
 // seq_len 48 that is exactly 6 windows, so a batch of 6 is the whole text at every step.
-std::vector<int32_t> letter_ids() {
-  std::mt19937 rng(5);
-  std::vector<int32_t> ids;
-  for (int i = 0; i < 6 * 48 + 1; ++i) ids.push_back(3 + 'a' + static_cast<int32_t>(rng() % 12));
-  return ids;
-}
+std::vector<int32_t> letter_ids() { return test::letter_ids(6, 48, 5); }
 
 TrainRun letter_run(const ParamSet& params, int64_t steps, double lr) {
-  TrainRun run;
-  run.params = params;
-  run.vocab = synth_byte_vocab(kSynthByteVocabMin);
-  run.train_ids = letter_ids();
-  run.heldout_ids = run.train_ids;  // the quantity of interest: how well the quantized model keeps the fit
-  TrainSettings& t = run.settings;
-  t.steps = steps;
-  t.batch = 6;
-  t.seq_len = 48;
-  t.schedule = {lr, lr, 0, steps};
-  t.seed = 3;
-  t.eval_tokens = 600;
-  run.fingerprint = "test=1";
+  TrainRun run = test::letter_run(params, letter_ids(), 6, 48, steps, lr, 600);
+  run.settings.seed = 3;
   return run;
 }
 
@@ -168,18 +150,8 @@ TEST(Qat, ATransformAlreadySetOrAPlanForAnotherModelIsRefusedBeforeTraining) {
 }
 
 // A folder with a trained model to start from, a text, and qat.yaml = the given text.
-struct QatConfigDir {
-  TempDir dir;
-  QatConfigDir() {
-    ModelExportOptions f32;
-    f32.type = TensorType::F32;
-    export_llama_gguf(dir.file("base.gguf"), init_params(qat_spec(), 1), synth_byte_vocab(kSynthByteVocabMin), f32);
-    write(dir.file("train.txt"), std::string(2000, 'a'));
-  }
-  std::string config(const std::string& yaml) const {
-    write(dir.file("qat.yaml"), yaml);
-    return dir.file("qat.yaml");
-  }
+struct QatConfigDir : test::ModelConfigDir {
+  QatConfigDir() : ModelConfigDir(qat_spec(), "base.gguf", 2000, "qat.yaml") {}
 };
 
 const std::string kTrainPart =

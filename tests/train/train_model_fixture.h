@@ -1,12 +1,15 @@
-// Shared fixtures of the trainer's whole-model tests: a tiny llama shape, its parameters (norms
-// perturbed away from 1 so their gradients are exercised), a small batch with ignored targets, and a
-// double-precision copy of a ParamSet for running the templated pass as the reference.
+// Shared fixtures of the trainer's tests: a tiny llama shape, its parameters (norms perturbed away from
+// 1 so their gradients are exercised, or every tensor seeded-normal), a small batch of random tokens
+// (with ignored targets, or none), and a double-precision copy of a ParamSet for running the templated
+// pass as the reference.
 #pragma once
 
 #include <cstdint>
 #include <random>
 #include <vector>
 
+#include "model/llama_gguf_keys.h"
+#include "test_support.h"
 #include "train/init_params.h"
 #include "train/model_pass.h"
 
@@ -38,15 +41,38 @@ inline ParamSet tiny_train_params(const SynthSpec& spec, uint64_t seed = 7) {
   return ps;
 }
 
-// n_seq sequences of seq_len seeded-random tokens; target = the next token, the last position of each
-// sequence and every seventh position ignored.
-inline TrainBatch random_train_batch(int64_t n_seq, int64_t seq_len, int64_t n_vocab, uint32_t seed) {
+// Parameters of `spec` in llama_tensor_layout order, each tensor seeded-normal (seed, seed + 1, ...)
+// with standard deviation matrix_std for matrices (which decay) and vector_std for the rest.
+inline ParamSet normal_params(const SynthSpec& spec, uint32_t seed, float matrix_std, float vector_std) {
+  ParamSet ps;
+  ps.spec = spec;
+  for (const LlamaTensorShape& t : llama_tensor_layout(spec)) {
+    Param p;
+    p.name = t.name;
+    p.shape = t.ne;
+    p.value = normal_floats(p.numel(), t.kind == LlamaTensorKind::matrix ? matrix_std : vector_std, seed++);
+    p.grad.assign(p.value.size(), 0.0f);
+    p.decay = t.kind == LlamaTensorKind::matrix;
+    ps.params.push_back(std::move(p));
+  }
+  return ps;
+}
+
+// n_seq sequences of seq_len seeded-random tokens, without targets.
+inline TrainBatch random_tokens(int64_t n_seq, int64_t seq_len, int64_t n_vocab, uint32_t seed) {
   TrainBatch b;
   b.n_seq = n_seq;
   b.seq_len = seq_len;
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(n_vocab - 1));
   for (int64_t i = 0; i < n_seq * seq_len; ++i) b.tokens.push_back(id(rng));
+  return b;
+}
+
+// random_tokens with targets: the next token, the last position of each sequence and every seventh
+// position ignored.
+inline TrainBatch random_train_batch(int64_t n_seq, int64_t seq_len, int64_t n_vocab, uint32_t seed) {
+  TrainBatch b = random_tokens(n_seq, seq_len, n_vocab, seed);
   for (int64_t i = 0; i < n_seq * seq_len; ++i) {
     const bool last = i % seq_len == seq_len - 1;
     b.targets.push_back(last || i % 7 == 3 ? kIgnoreTarget : b.tokens[static_cast<size_t>(i + 1)]);

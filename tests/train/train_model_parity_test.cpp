@@ -10,6 +10,7 @@
 #include "test_support.h"
 #include "train/init_params.h"
 #include "train/train_model.h"
+#include "train_model_fixture.h"
 
 namespace bitdial {
 namespace {
@@ -41,28 +42,18 @@ void expect_engine_parity(const LlamaModel& model, const TrainBatch& batch) {
   }
 }
 
-TrainBatch seeded_tokens(int64_t n_seq, int64_t seq_len, int64_t n_vocab, uint32_t seed) {
-  TrainBatch b;
-  b.n_seq = n_seq;
-  b.seq_len = seq_len;
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(n_vocab - 1));
-  for (int64_t i = 0; i < n_seq * seq_len; ++i) b.tokens.push_back(id(rng));
-  return b;
-}
-
 TEST(TrainModelParity, ForwardLogitsMatchTheEngineOnASynthModel) {
   // 64 wide, 2 layers, 4 query heads on 2 K/V heads, F32; weights of std 0.2 so logits are well spread.
   test::TempDir dir;
   const std::string path = test::write_tiny_f32_model(dir, 5, 0.2f);
   const LlamaModel model = LlamaModel::load(path);
-  expect_engine_parity(model, seeded_tokens(2, 19, model.hparams().n_vocab, 51));
+  expect_engine_parity(model, test::random_tokens(2, 19, model.hparams().n_vocab, 51));
 }
 
 TEST(TrainModelParity, ForwardLogitsMatchTheEngineOnStories260K) {
   BITDIAL_REQUIRE_SHARED();
   const LlamaModel model = LlamaModel::load(test::shared_path("models/stories260K.gguf"));
-  expect_engine_parity(model, seeded_tokens(2, 24, model.hparams().n_vocab, 52));
+  expect_engine_parity(model, test::random_tokens(2, 24, model.hparams().n_vocab, 52));
 }
 
 }  // namespace
