@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# The bitdial demo: the main job, `bitdial sweep`, on a real pretrained model (stories260K from
-# ../shared/models): nine candidates (Q8_0 ... Q2_K, round-to-nearest / GPTQ / AWQ, a bits-per-weight
-# budget, llama.cpp's own Q4_K_M file) evaluated on held-out text and a task file with edge-case
-# slices, benchmarked, priced, checked against floors; then a memory plan for a 70B model.
+# The bitdial demo, self-contained (everything it needs is in the repository): the main job, `bitdial
+# sweep`, on the bundled triage model (examples/triage: a 1.57 M-parameter support-ticket classifier that
+# `bitdial train` made from synthetic tickets): the baseline's accuracy per slice, then eleven candidates
+# (Q8_0 ... Q2_K, round-to-nearest / GPTQ / AWQ) evaluated on 340 held-out tickets with edge-case slices
+# and on held-out text, benchmarked, priced and checked against floors; then a memory plan for a 70B
+# model, and `bitdial serve` on the setup the sweep chose.
 # Usage: examples/demo.sh   (BITDIAL=path/to/bitdial, OUT=folder for the sweep's outputs)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BITDIAL=${BITDIAL:-$here/build/bitdial}
-OUT=${OUT:-$here/build/demo/stories.sweep}
-if [[ ! -f "$here/../shared/models/stories260K.gguf" ]]; then
-  echo "demo: needs ../shared/models/stories260K.gguf next to the repository (the reference model)" >&2
-  exit 1
-fi
+OUT=${OUT:-$here/build/demo/triage.sweep}
+ex=$here/examples/triage
 
-echo "== bitdial sweep examples/stories/sweep.yaml -o $OUT"
+echo "== bitdial eval -m examples/triage/triage.gguf --task examples/triage/tasks.jsonl (the F16 baseline)"
+# (progress lines dropped, errors kept)
+"$BITDIAL" eval -m "$ex/triage.gguf" --task "$ex/tasks.jsonl" 2> >(grep --line-buffered -v ' elapsed ' >&2)
+echo
+echo "== bitdial sweep examples/triage/sweep.yaml -o $OUT"
 echo "   (every finished stage is cached in $OUT/cache: a second run takes a second)"
 # The per-stage lines go to stderr; keep the overall ones.
-"$BITDIAL" sweep "$here/examples/stories/sweep.yaml" -o "$OUT" --resume 2> >(grep --line-buffered '^sweep \[' >&2)
+"$BITDIAL" sweep "$ex/sweep.yaml" -o "$OUT" --resume 2> >(grep --line-buffered '^sweep \[' >&2)
 echo
 echo "== the decision ($OUT/decision.md, first lines)"
 sed -n '1,/^## Candidates rejected/p' "$OUT/decision.md" | head -n -1
@@ -47,11 +50,13 @@ post() {
   echo
 }
 # The A/B split sends 10 % of users to the chosen candidate, sticky by "user": user-2 is one of them,
-# user-1 stays on the baseline; "high_stakes" forces the baseline whoever asks.
-post /v1/completions '{"prompt":"Once upon a time","max_tokens":24,"temperature":0,"user":"user-2"}'
-post /v1/completions '{"prompt":"Lily was sad because she lost her","choices":[" toy"," car"," cloud"],"user":"user-2"}'
-post /v1/completions '{"prompt":"Lily was sad because she lost her","choices":[" toy"," car"," cloud"],"user":"user-1"}'
-post /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"user":"user-2","high_stakes":true}'
+# user-1 stays on the baseline; "high_stakes" forces the baseline whoever asks. A classification scores
+# every intent as a continuation of the prompt, exactly as `bitdial eval` does.
+intents='[" billing"," refund"," shipping"," login"," bug"," cancel"," product"," upgrade"," feedback"," fraud"]'
+post /v1/completions '{"prompt":"Ticket: My package has not arrived and the tracking has not updated in 5 days.\nIntent:","max_tokens":3,"temperature":0,"user":"user-2"}'
+post /v1/completions '{"prompt":"Ticket: I was charged twice for my plan this month\nIntent:","choices":'"$intents"',"user":"user-2"}'
+post /v1/completions '{"prompt":"Ticket: I was charged twice for my plan this month\nIntent:","choices":'"$intents"',"user":"user-1"}'
+post /v1/completions '{"prompt":"Ticket: SOMEONE USED MY CARD FOR AN ORDER I NEVER PLACED\nIntent:","choices":'"$intents"',"user":"user-2","high_stakes":true}'
 kill -TERM "$pid"
 wait "$pid"
 rm -f "$log"
