@@ -21,7 +21,8 @@ int run_triage_data(int argc, char** argv) {
       "  calib.txt    calibration text (imatrix, GPTQ, AWQ)\n"
       "\n"
       "examples:\n"
-      "  bitdial triage-data examples/triage/data\n"
+      "  bitdial triage-data examples/triage --seed 1 --train-examples 12000 --rare-share 0.1 --short-share 0.3 \\\n"
+      "      --mixed-case-share 0.2 --typo-share 0.15 --long-share 0.1   (the demo's data: examples/triage/make_data.sh)\n"
       "  bitdial triage-data /tmp/triage --seed 7 --train-examples 500 --eval-per-style 20",
       "bitdial triage-data"};
   std::string dir;
