@@ -16,9 +16,9 @@ const std::vector<Command>& commands() {
       {"plan", run_plan},
       {"sweep", run_sweep},
       {"serve", run_serve},
-      {"train", run_train},
-      {"qat", run_qat},
-      {"distill", run_distill},
+      {"train", run_train, true},
+      {"qat", run_qat, true},
+      {"distill", run_distill, true},
       {"triage-data", run_triage_data},
   };
   return table;

@@ -10,6 +10,7 @@ namespace bitdial::cli {
 struct Command {
   const char* name;
   int (*run)(int argc, char** argv);
+  bool passive_omp_wait = false;  // start with OMP_WAIT_POLICY=passive unless the user set it
 };
 
 const std::vector<Command>& commands();

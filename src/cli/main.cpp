@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/omp_wait_policy.h"
 #include "kernels/dispatch.h"
 
 namespace {
@@ -62,7 +63,9 @@ int main(int argc, char** argv) {
   }
   try {
     for (const bitdial::cli::Command& c : bitdial::cli::commands()) {
-      if (cmd == c.name) return c.run(argc - 1, argv + 1);
+      if (cmd != c.name) continue;
+      if (c.passive_omp_wait) bitdial::reexec_with_passive_omp_wait(argv);
+      return c.run(argc - 1, argv + 1);
     }
   } catch (const bitdial::Error& e) {
     std::fprintf(stderr, "bitdial %s: error: %s\n", cmd.c_str(), e.what());

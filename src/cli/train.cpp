@@ -21,6 +21,8 @@ int run_train(int argc, char** argv) {
       "continues with exactly the updates an uninterrupted run makes. Ctrl-C stops at the next update\n"
       "with a checkpoint. A NaN/Inf loss, gradient or weight stops the run with an error and leaves the\n"
       "last good checkpoint untouched. Progress goes to stderr; the summary (or --json) to stdout.\n"
+      "Idle OpenMP threads sleep (OMP_WAIT_POLICY=passive) unless OMP_WAIT_POLICY is set: spinning\n"
+      "threads cost a third of the speed when other work shares the cores.\n"
       "\n"
       "config (docs/train.md has every key and default):\n"
       "  model:      n_embd, n_layer, n_head, n_ff [, n_head_kv, n_ctx, rope_base, rms_eps, tied_embeddings,\n"

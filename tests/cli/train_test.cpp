@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -110,6 +112,41 @@ TEST(TrainCli, ConfigErrorsNameFileAndLine) {
   const auto missing = run_bitdial("train '" + w.dir.file("nope.yaml") + "'");
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(count_lines(missing.err), 1) << missing.err;
+}
+
+// The environment of the commands run_bitdial starts, restored when the test ends.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(TrainCli, StartsWithAPassiveOpenMpWaitUnlessTheUserChose) {
+  // libgomp prints its settings at start-up under OMP_DISPLAY_ENV=verbose; a passive policy shows
+  // as a spin count of 0. train starts twice (the second time with the policy set).
+  ScopedEnv display("OMP_DISPLAY_ENV", "verbose");
+  ScopedEnv policy("OMP_WAIT_POLICY", nullptr);
+  const auto eval = run_bitdial("eval --help");
+  if (!contains(eval.err, "GOMP_SPINCOUNT")) GTEST_SKIP() << "the OpenMP runtime does not print GOMP_SPINCOUNT";
+  EXPECT_FALSE(contains(eval.err, "GOMP_SPINCOUNT = '0'")) << eval.err;
+  const auto train = run_bitdial("train --help");
+  EXPECT_EQ(train.exit_code, 0);
+  EXPECT_TRUE(contains(train.err, "GOMP_SPINCOUNT = '0'")) << train.err;
+  ScopedEnv active("OMP_WAIT_POLICY", "active");
+  const auto chosen = run_bitdial("train --help");
+  EXPECT_FALSE(contains(chosen.err, "GOMP_SPINCOUNT = '0'")) << chosen.err;
+  EXPECT_TRUE(contains(chosen.err, "OMP_WAIT_POLICY = 'ACTIVE'")) << chosen.err;
 }
 
 TEST(TrainCli, HelpDescribesTheConfig) {
