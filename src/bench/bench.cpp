@@ -153,20 +153,30 @@ BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
   (void)time_prompt(session, prompt);  // warm-up: page in the weights, size the buffers
   for (int i = 0; i < opt.reps; ++i) pp.push_back(time_prompt(session, prompt));
   (void)time_generate(session, {gen_tokens.front()});
-  for (int i = 0; i < opt.reps; ++i) tg.push_back(time_generate(session, gen_tokens));
+  r.peak_rss_bytes = peak_rss_bytes();  // before the probe's buffer; the timed tg reps allocate nothing new
+
+  ReadBandwidthProbe probe(opt.bandwidth_bytes, r.threads);
+  r.weight_bytes_per_token = weight_bytes_per_token(model);
+  std::vector<double> passes;
+  for (int i = 0; i < opt.reps; ++i) {
+    double best = 0;
+    for (int p = 0; p < opt.bandwidth_passes; ++p) {
+      passes.push_back(probe.pass());
+      best = std::max(best, passes.back());
+    }
+    tg.push_back(time_generate(session, gen_tokens));
+    r.tg_bandwidth_bytes_per_s.push_back(best);
+    r.decode_efficiency_samples.push_back(best > 0 ? static_cast<double>(r.weight_bytes_per_token) * tg.back() / best : 0.0);
+  }
   r.pp = rate_stats(pp);
   r.tg = rate_stats(tg);
-  r.peak_rss_bytes = peak_rss_bytes();
+  r.decode_efficiency = rate_stats(r.decode_efficiency_samples).median;
 
-  const BandwidthResult bw = measure_read_bandwidth(opt.bandwidth_bytes, r.threads, opt.bandwidth_passes);
+  const BandwidthResult bw = summarize_bandwidth(probe.buffer_bytes(), probe.threads(), std::move(passes));
   r.bandwidth_bytes_per_s = bw.best_bytes_per_s;
   r.bandwidth_median_bytes_per_s = bw.median_bytes_per_s;
   r.bandwidth_buffer_bytes = bw.buffer_bytes;
   r.bandwidth_passes = static_cast<int>(bw.pass_bytes_per_s.size());
-  r.weight_bytes_per_token = weight_bytes_per_token(model);
-  r.decode_efficiency = r.bandwidth_bytes_per_s > 0
-                            ? static_cast<double>(r.weight_bytes_per_token) * r.tg.median / r.bandwidth_bytes_per_s
-                            : 0.0;
   return r;
 }
 
@@ -183,9 +193,11 @@ nlohmann::ordered_json bench_result_json(const BenchResult& r) {
   j["bandwidth"] = {{"bytes_per_s", r.bandwidth_bytes_per_s},
                     {"median_bytes_per_s", r.bandwidth_median_bytes_per_s},
                     {"buffer_bytes", r.bandwidth_buffer_bytes},
-                    {"passes", r.bandwidth_passes}};
+                    {"passes", r.bandwidth_passes},
+                    {"per_tg_repetition", r.tg_bandwidth_bytes_per_s}};
   j["weight_bytes_per_token"] = r.weight_bytes_per_token;
   j["decode_efficiency"] = r.decode_efficiency;
+  j["decode_efficiency_samples"] = r.decode_efficiency_samples;
   return j;
 }
 
@@ -211,13 +223,16 @@ std::string bench_result_table(const BenchResult& r) {
   out += line;
   std::snprintf(line, sizeof line, "peak RSS: %s\n", human_bytes(static_cast<double>(r.peak_rss_bytes)).c_str());
   out += line;
-  std::snprintf(line, sizeof line, "memory read bandwidth: %.2f GB/s (best of %d passes over %s; median %.2f GB/s; %d threads)\n",
+  std::snprintf(line, sizeof line, "memory read bandwidth: %.2f GB/s (best of %d passes over %s, probed before each tg repetition; median %.2f GB/s; %d threads)\n",
                 r.bandwidth_bytes_per_s / 1e9, r.bandwidth_passes, human_bytes(static_cast<double>(r.bandwidth_buffer_bytes)).c_str(),
                 r.bandwidth_median_bytes_per_s / 1e9, r.threads);
   out += line;
-  std::snprintf(line, sizeof line, "decode efficiency: %.1f%% (%s of weights per token x %.2f t/s = %.2f GB/s)\n", 100.0 * r.decode_efficiency,
-                human_bytes(static_cast<double>(r.weight_bytes_per_token)).c_str(), r.tg.median,
-                static_cast<double>(r.weight_bytes_per_token) * r.tg.median / 1e9);
+  const RateStats eff = rate_stats(r.decode_efficiency_samples);
+  std::snprintf(line, sizeof line,
+                "decode efficiency: %.1f%% (median over the tg repetitions of %s of weights per token x t/s / the bandwidth probed just before; "
+                "%.1f-%.1f%%; %.2f GB/s at the median t/s)\n",
+                100.0 * r.decode_efficiency, human_bytes(static_cast<double>(r.weight_bytes_per_token)).c_str(), 100.0 * eff.min,
+                100.0 * eff.max, static_cast<double>(r.weight_bytes_per_token) * r.tg.median / 1e9);
   out += line;
   return out;
 }

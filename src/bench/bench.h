@@ -5,6 +5,8 @@
 //   pp test: reps x (empty cache, one eval of n_prompt random token ids)      -> n_prompt / s
 //   tg test: reps x (empty cache, n_gen evals of one random token id each)    -> n_gen / s
 // Each test is warmed up once (pp: the whole batch; tg: one token) before its timed repetitions.
+// The bandwidth probe runs right before each tg repetition, and that repetition's decode efficiency
+// is taken against it: on a shared machine the bandwidth on offer moves within seconds.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +25,7 @@ struct BenchOptions {
   int threads = 0;         // OpenMP threads for everything (0: leave the current default, all cores)
   int reps = 5;            // timed repetitions per test (>= 1)
   uint64_t bandwidth_bytes = uint64_t{1} << 30;  // probe buffer; much larger than any last-level cache
-  int bandwidth_passes = 5;
+  int bandwidth_passes = 2;  // probe passes before each tg repetition; the best of them pairs with it
   uint64_t seed = 1234;    // random token ids
 };
 
@@ -50,14 +52,16 @@ struct BenchResult {
   int64_t n_prompt = 0, n_gen = 0;
   int reps = 0;
   RateStats pp, tg;          // tokens/s
-  uint64_t peak_rss_bytes = 0;  // getrusage ru_maxrss after the speed tests (before the probe)
+  uint64_t peak_rss_bytes = 0;  // getrusage ru_maxrss after pp and tg's warm-up (before the probe)
   // Bandwidth and efficiency
-  double bandwidth_bytes_per_s = 0;         // best probe pass
-  double bandwidth_median_bytes_per_s = 0;
+  double bandwidth_bytes_per_s = 0;         // best probe pass of the run
+  double bandwidth_median_bytes_per_s = 0;  // median probe pass of the run
   uint64_t bandwidth_buffer_bytes = 0;
-  int bandwidth_passes = 0;
+  int bandwidth_passes = 0;                 // all passes of the run
+  std::vector<double> tg_bandwidth_bytes_per_s;  // per tg repetition: the best pass just before it
   uint64_t weight_bytes_per_token = 0;      // matrices read per generated token (see weight_bytes_per_token())
-  double decode_efficiency = 0;             // weight_bytes_per_token x tg.median / bandwidth
+  std::vector<double> decode_efficiency_samples;  // per tg repetition: weight bytes x its t/s / its bandwidth
+  double decode_efficiency = 0;             // median of the samples
 };
 
 // Bytes of weights one generated token reads: every layer's wq, wk, wv, wo, gate, up, down, the

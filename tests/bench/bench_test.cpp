@@ -1,10 +1,13 @@
 // The bench library (bench/bench.h): statistics over repetitions, the weight bytes a generated token
 // reads, and a full run on a tiny synthetic model.
 #include "bench/bench.h"
+#include "bench/bandwidth.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "model/synth.h"
@@ -67,7 +70,37 @@ TEST(Bench, RunOnTinyModelGivesPositiveRatesAndBandwidth) {
   EXPECT_GT(r.peak_rss_bytes, 0u);
   EXPECT_EQ(r.threads, 1);
   EXPECT_EQ(r.type, "f16");
-  EXPECT_DOUBLE_EQ(r.decode_efficiency, static_cast<double>(r.weight_bytes_per_token) * r.tg.median / r.bandwidth_bytes_per_s);
+  EXPECT_EQ(r.bandwidth_passes, 6);
+}
+
+TEST(Bench, DecodeEfficiencyPairsEachTgRepetitionWithTheBandwidthProbedBeforeIt) {
+  test::TempDir dir;
+  const LlamaModel m = tiny_model(dir);
+  BenchOptions o;
+  o.n_prompt = 4;
+  o.n_gen = 4;
+  o.reps = 3;
+  o.threads = 1;
+  o.bandwidth_bytes = uint64_t{4} << 20;
+  o.bandwidth_passes = 1;
+  const BenchResult r = run_benchmark(m, o);
+  ASSERT_EQ(r.tg_bandwidth_bytes_per_s.size(), 3u);
+  ASSERT_EQ(r.decode_efficiency_samples.size(), 3u);
+  std::vector<double> expected;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LE(r.tg_bandwidth_bytes_per_s[i], r.bandwidth_bytes_per_s);
+    expected.push_back(static_cast<double>(r.weight_bytes_per_token) * r.tg.samples[i] / r.tg_bandwidth_bytes_per_s[i]);
+    EXPECT_DOUBLE_EQ(r.decode_efficiency_samples[i], expected.back()) << i;
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_DOUBLE_EQ(r.decode_efficiency, expected[1]);
+}
+
+TEST(Bench, BandwidthSummaryTakesTheBestAndTheMedianPass) {
+  const BandwidthResult r = summarize_bandwidth(1 << 20, 2, {3.0, 9.0, 1.0, 5.0});
+  EXPECT_EQ(r.best_bytes_per_s, 9.0);
+  EXPECT_EQ(r.median_bytes_per_s, 4.0);
+  EXPECT_EQ(r.pass_bytes_per_s, (std::vector<double>{3.0, 9.0, 1.0, 5.0}));
 }
 
 TEST(Bench, ZeroPromptTokensIsRejectedNamingTheFlag) {
