@@ -1,8 +1,9 @@
 // Single-thread speed of the Q8_K-family dot kernels (q2_K .. q6_K, iq4_xs, tq1_0, tq2_0), called as
 // one tile: AVX2 gemv 4096 x 4096 with one token (token generation: bytes/s = weight bytes streamed),
 // AVX2 gemm 2048 x 2048 x 64 tokens (prompt processing: GMAC/s), the scalar reference on a small
-// gemv for comparison, the q4_K tiles on rows packed 8 at a time (kernels/packed_rows.h), and the
-// Q8_K activation converters. Run: build/dot_kquant_bench.
+// gemv for comparison, the q4_K and q6_K tiles on rows packed 8 at a time (kernels/packed_rows.h;
+// registered for every type with a packed layout), and the Q8_K activation converters.
+// Run: build/dot_kquant_bench.
 #include <benchmark/benchmark.h>
 
 #include <random>

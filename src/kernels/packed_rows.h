@@ -1,9 +1,9 @@
-// Weights repacked for matrix products: 8 consecutive rows of a q4_0, q8_0 or q4_K matrix
+// Weights repacked for matrix products: 8 consecutive rows of a q4_0, q8_0, q4_K or q6_K matrix
 // interleaved block by block, so one 32-byte register holds 4 codes of each of the 8 rows and the
 // integer dot products of 8 rows come out as the 8 lanes of one register (one convert and one FMA
 // per 8 rows instead of one per row). Internal to bitdial: never written to files; packing is exact
-// and reversible. q4_0 and q8_0 take the same bytes as the plain rows; q4_K 2.8 % more (its 6-bit
-// scales and mins are stored as bytes, ready for the multiply).
+// and reversible. q4_0, q8_0 and q6_K take the same bytes as the plain rows; q4_K 2.8 % more (its
+// 6-bit scales and mins are stored as bytes, ready for the multiply).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +47,21 @@ struct BlockQ4_Kx8 {
 };
 static_assert(sizeof(BlockQ4_Kx8) == 1184);
 
-// Types with a packed layout (q4_0, q8_0, q4_K).
+// 8 q6_K blocks (rows r0..r0+7, same 256 columns): value (r, j) = f16(d[r]) sc(r, s) (code(r, j) - 32),
+// s = j / 16 the sub-block, code in 0..63. q is 16 groups s of 96 bytes, one per sub-block, read as 3
+// registers A, B, C of 32 bytes: bits 0..5 of byte 4 r + i of A, B, C hold code(r, 16 s + i),
+// code(r, 16 s + 4 + i), code(r, 16 s + 8 + i), and their bits 6..7 hold bits 4..5, 2..3, 0..1 of
+// code(r, 16 s + 12 + i). So the 4 code vectors of a sub-block come out of 3 loads with 3 masks and
+// 3 shift-mask pairs. Scales are stored in pairs of sub-blocks for madd: sc[p][2 r + k] = sc(r, 2 p + k).
+// 1680 bytes / 2048 values = 6.5625 bpw, the same bytes as 8 plain blocks.
+struct BlockQ6_Kx8 {
+  uint16_t d[8];
+  int8_t sc[8][16];  // [pair of sub-blocks][2 row + which of the pair]
+  uint8_t q[1536];
+};
+static_assert(sizeof(BlockQ6_Kx8) == 1680);
+
+// Types with a packed layout (q4_0, q8_0, q4_K, q6_K).
 bool has_packed_layout(TensorType type);
 
 // Bytes of one packed group of 8 rows of `cols` values.

@@ -1,6 +1,7 @@
 // Q8_K-family dot kernels (q2_K .. q6_K, iq4_xs, tq1_0, tq2_0): the scalar reference against a
 // double-precision dot of the decoded values, AVX2 against the scalar reference on odd tile shapes,
-// tile-shape invariance on both paths, and the Q8_K activation converters (bytes and bsums).
+// tile-shape invariance on both paths, the packed q4_K / q6_K tiles against the scalar reference, and
+// the Q8_K activation converters (bytes and bsums).
 #include <gtest/gtest.h>
 
 #include <cfloat>
@@ -11,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "blocks/k_quants.h"
 #include "blocks/traits.h"
+#include "core/fp16.h"
 #include "kernels/dispatch.h"
 #include "kernels/dot_families.h"
+#include "kernels/packed_rows.h"
 #include "test_support.h"
 
 namespace bitdial {
@@ -34,7 +38,7 @@ constexpr int64_t kMaxTokens = 9;
     if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "CPU lacks AVX2/FMA/F16C; skipping"; \
   } while (0)
 
-// kMaxRows weight rows and kMaxTokens activation rows of n values, packed and decoded.
+// `rows` weight rows and `tokens` activation rows of n values, packed and decoded.
 struct Operands {
   TensorType type;
   int64_t n;
@@ -44,22 +48,23 @@ struct Operands {
   std::vector<double> af;  // decoded activations d * qs, kMaxTokens x n
 };
 
-Operands make_operands(TensorType type, int64_t n, uint32_t seed) {
+Operands make_operands(TensorType type, int64_t n, uint32_t seed, int64_t rows = kMaxRows,
+                       int64_t tokens = kMaxTokens) {
   Operands op{type, n, row_bytes(type, n), act_row_bytes(ActFormat::Q8_K, n), {}, {}, {}, {}};
   const TypeTraits& tr = type_traits(type);
-  const std::vector<float> wsrc = test::normal_floats(kMaxRows * n, 0.02f, seed);
-  op.w.resize(op.w_stride * kMaxRows);
-  op.wf.resize(static_cast<size_t>(kMaxRows * n));
-  for (int64_t r = 0; r < kMaxRows; ++r) {
+  const std::vector<float> wsrc = test::normal_floats(rows * n, 0.02f, seed);
+  op.w.resize(op.w_stride * rows);
+  op.wf.resize(static_cast<size_t>(rows * n));
+  for (int64_t r = 0; r < rows; ++r) {
     tr.quantize_row(wsrc.data() + r * n, op.w.data() + r * op.w_stride, n, nullptr);
     tr.dequantize_row(op.w.data() + r * op.w_stride, op.wf.data() + r * n, n);
   }
   // Activations with a spread of block magnitudes, as hidden states have.
-  std::vector<float> asrc = test::normal_floats(kMaxTokens * n, 1.0f, seed + 1);
+  std::vector<float> asrc = test::normal_floats(tokens * n, 1.0f, seed + 1);
   for (size_t i = 0; i < asrc.size(); ++i) asrc[i] *= 1.0f + static_cast<float>((i / 256) % 5);
-  op.a.resize(op.a_stride * kMaxTokens);
-  op.af.resize(static_cast<size_t>(kMaxTokens * n));
-  for (int64_t t = 0; t < kMaxTokens; ++t) {
+  op.a.resize(op.a_stride * tokens);
+  op.af.resize(static_cast<size_t>(tokens * n));
+  for (int64_t t = 0; t < tokens; ++t) {
     uint8_t* row = op.a.data() + t * op.a_stride;
     quantize_act_q8k_scalar(asrc.data() + t * n, row, n);
     const auto* blocks = reinterpret_cast<const ActBlockQ8K*>(row);
@@ -186,6 +191,111 @@ TEST_P(KquantDot, Avx2TileEqualsOneByOneTilesBitExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, KquantDot, ::testing::ValuesIn(kTypes), type_name);
+
+// Packed 8 rows at a time (kernels/packed_rows.h): 3 groups of rows, every token count 1..50 (the
+// one-token kernel, 4-token register tiles and their 1..3-token edges).
+constexpr int64_t kPackedTestRows = 24;
+constexpr int64_t kPackedTestTokens = 50;
+
+struct PackedOperands {
+  Operands op;
+  std::vector<uint8_t> groups;
+  size_t group_bytes;
+};
+
+PackedOperands make_packed_operands(TensorType type, int64_t n, uint32_t seed) {
+  PackedOperands p{make_operands(type, n, seed, kPackedTestRows, kPackedTestTokens), {}, packed_group_bytes(type, n)};
+  p.groups.resize(kPackedTestRows / kPackedRows * p.group_bytes);
+  pack_rows(type, p.op.w.data(), p.op.w_stride, kPackedTestRows, n, p.groups.data());
+  return p;
+}
+
+std::vector<float> run_packed_tile(const PackedOperands& p, int64_t nt, const uint8_t* a) {
+  std::vector<float> y(static_cast<size_t>(kPackedTestRows * nt), NAN);
+  avx2_kquant_kernel(p.op.type)->packed_tile(p.op.n, p.groups.data(), p.group_bytes, kPackedTestRows, a,
+                                             p.op.a_stride, nt, y.data(), kPackedTestRows);
+  return y;
+}
+
+class PackedKquantDot : public ::testing::TestWithParam<TensorType> {};
+
+TEST_P(PackedKquantDot, Avx2PackedTileMatchesScalarForTokenCounts1To50) {
+  REQUIRE_AVX2();
+  const PackedOperands p = make_packed_operands(GetParam(), 768, 400);
+  const Operands& op = p.op;
+  std::vector<float> ref(static_cast<size_t>(kPackedTestRows * kPackedTestTokens), NAN);
+  scalar_kquant_kernel(GetParam())->tile(op.n, op.w.data(), op.w_stride, kPackedTestRows, op.a.data(), op.a_stride,
+                                         kPackedTestTokens, ref.data(), kPackedTestRows);
+  int mismatches = 0;
+  std::ostringstream report;
+  for (int64_t nt = 1; nt <= kPackedTestTokens; ++nt) {
+    const std::vector<float> y = run_packed_tile(p, nt, op.a.data());
+    for (int64_t t = 0; t < nt; ++t) {
+      for (int64_t r = 0; r < kPackedTestRows; ++r) {
+        const float got = y[t * kPackedTestRows + r], want = ref[t * kPackedTestRows + r];
+        if (!(std::fabs(static_cast<double>(got) - want) <= tolerance(op, r, t)) && mismatches++ < 10)
+          report << nt << " tokens, r=" << r << " t=" << t << ": " << got << " vs scalar " << want << "\n";
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << report.str();
+}
+
+// The DotTileFn contract for the packed tile: a token's values are those of a one-token call, bit for
+// bit, whatever the token count and the token's place in the register tiles.
+TEST_P(PackedKquantDot, Avx2PackedTileGivesEachTokenItsOneTokenBits) {
+  REQUIRE_AVX2();
+  const PackedOperands p = make_packed_operands(GetParam(), 768, 500);
+  std::vector<std::vector<float>> one(kPackedTestTokens);
+  for (int64_t t = 0; t < kPackedTestTokens; ++t) one[t] = run_packed_tile(p, 1, p.op.a.data() + t * p.op.a_stride);
+  int mismatches = 0;
+  for (int64_t nt = 2; nt <= kPackedTestTokens; ++nt) {
+    const std::vector<float> y = run_packed_tile(p, nt, p.op.a.data());
+    for (int64_t t = 0; t < nt; ++t)
+      if (std::memcmp(y.data() + t * kPackedTestRows, one[t].data(), kPackedTestRows * sizeof(float)) != 0 &&
+          mismatches++ < 10)
+        ADD_FAILURE() << nt << " tokens: token " << t << " differs from its one-token tile";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, PackedKquantDot, ::testing::Values(TensorType::Q4_K, TensorType::Q6_K), type_name);
+
+// The packed q6_K kernel's integer sums are exact at the extremes of its int16 steps: codes 63 (all ql
+// and qh bits set) or 0, scales -128 or 127, activation codes +-127 all of one sign or alternating per
+// 16. On one block the reference is (d d_a) float(isum) and so is the kernel's FMA into zero: equal
+// values, not just close.
+TEST(PackedQ6K, OneBlockEqualsScalarExactlyAtExtremeCodesScalesAndActivations) {
+  REQUIRE_AVX2();
+  const int64_t n = 256, rows = 8, tokens = 4;
+  std::vector<BlockQ6_K> w(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    BlockQ6_K& b = w[static_cast<size_t>(r)];
+    std::memset(b.ql, r % 4 == 3 ? 0x00 : 0xff, sizeof(b.ql));
+    std::memset(b.qh, r % 4 == 3 ? 0x00 : 0xff, sizeof(b.qh));
+    for (int s = 0; s < 16; ++s) b.scales[s] = static_cast<int8_t>((r + s / (1 + r % 3)) % 2 == 0 ? -128 : 127);
+    b.d = f32_to_fp16(r % 2 == 0 ? 1e-3f : -2e-3f);
+  }
+  std::vector<float> x(tokens * n);
+  for (int64_t j = 0; j < n; ++j) {
+    x[j] = 1.0f;
+    x[n + j] = -1.0f;
+    x[2 * n + j] = (j / 16) % 2 == 0 ? 1.0f : -1.0f;
+    x[3 * n + j] = j % 2 == 0 ? 3.0f : -3.0f;
+  }
+  const size_t a_stride = act_row_bytes(ActFormat::Q8_K, n);
+  std::vector<uint8_t> a(a_stride * tokens);
+  for (int64_t t = 0; t < tokens; ++t) quantize_act_q8k_scalar(x.data() + t * n, a.data() + t * a_stride, n);
+  const auto* plain = reinterpret_cast<const uint8_t*>(w.data());
+  std::vector<uint8_t> group(packed_group_bytes(TensorType::Q6_K, n));
+  pack_rows(TensorType::Q6_K, plain, sizeof(BlockQ6_K), rows, n, group.data());
+  std::vector<float> ref(rows * tokens, NAN), got(rows * tokens, NAN);
+  scalar_kquant_kernel(TensorType::Q6_K)->tile(n, plain, sizeof(BlockQ6_K), rows, a.data(), a_stride, tokens,
+                                               ref.data(), rows);
+  avx2_kquant_kernel(TensorType::Q6_K)->packed_tile(n, group.data(), group.size(), rows, a.data(), a_stride, tokens,
+                                                    got.data(), rows);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t r = 0; r < rows; ++r) EXPECT_EQ(got[t * rows + r], ref[t * rows + r]) << "r=" << r << " t=" << t;
+}
 
 TEST(KquantDotTable, OtherTypesHaveNoKquantKernel) {
   for (TensorType type : {TensorType::F32, TensorType::Q4_0, TensorType::Q8_0, TensorType::IQ4_NL}) {

@@ -8,6 +8,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -119,6 +120,8 @@ const Case kPackedCases[] = {
     {TensorType::Q4_0, 67, 2080, 3}, {TensorType::Q8_0, 8, 32, 1},  {TensorType::Q8_0, 45, 96, 7},
     {TensorType::Q8_0, 19, 224, 50}, {TensorType::Q8_0, 67, 2080, 3},  {TensorType::Q4_K, 8, 256, 1},
     {TensorType::Q4_K, 45, 768, 7},  {TensorType::Q4_K, 19, 256, 50},  {TensorType::Q4_K, 35, 2304, 3},
+    {TensorType::Q6_K, 8, 256, 1},   {TensorType::Q6_K, 45, 768, 7},   {TensorType::Q6_K, 19, 256, 50},
+    {TensorType::Q6_K, 35, 2304, 3}, {TensorType::Q6_K, 27, 512, 13},
 };
 
 class PackedMatmul : public ::testing::TestWithParam<Case> {};
@@ -132,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(Types, PackedMatmul, ::testing::ValuesIn(kPackedCases),
 
 TEST(PackedRows, UnpackGivesBackThePlainRows) {
   std::mt19937 rng(11);
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
     const int64_t rows = 16, cols = 512;
     std::vector<uint8_t> plain(static_cast<size_t>(rows) * row_bytes(type, cols));
     for (uint8_t& b : plain) b = static_cast<uint8_t>(rng());
@@ -147,11 +150,24 @@ TEST(PackedRows, UnpackGivesBackThePlainRows) {
 }
 
 TEST(PackedRows, PackForMatmulSkipsTypesWithoutALayoutAndShortMatrices) {
-  std::vector<uint8_t> bytes(64 * row_bytes(TensorType::Q6_K, 256));
-  EXPECT_TRUE(pack_for_matmul(WeightView{TensorType::Q6_K, bytes.data(), 64, 256}).empty());
+  std::vector<uint8_t> bytes(64 * row_bytes(TensorType::Q5_K, 256));
+  EXPECT_TRUE(pack_for_matmul(WeightView{TensorType::Q5_K, bytes.data(), 64, 256}).empty());
   EXPECT_TRUE(pack_for_matmul(WeightView{TensorType::Q4_0, bytes.data(), 7, 256}).empty());
   const std::vector<uint8_t> packed = pack_for_matmul(WeightView{TensorType::Q4_0, bytes.data(), 9, 256});
   EXPECT_EQ(packed.size(), active_isa() == Isa::Avx2 ? packed_group_bytes(TensorType::Q4_0, 256) : 0u);
+}
+
+// q6_K matrices get their packed copy on the AVX2 path, and BITDIAL_REPACK=0 still turns packing off.
+TEST(PackedRows, PackForMatmulPacksQ6_KUnlessRepackIsZero) {
+  std::vector<uint8_t> bytes(16 * row_bytes(TensorType::Q6_K, 512));
+  const WeightView w{TensorType::Q6_K, bytes.data(), 16, 512};
+  EXPECT_EQ(pack_for_matmul(w).size(), active_isa() == Isa::Avx2 ? 2 * packed_group_bytes(TensorType::Q6_K, 512) : 0u);
+  const char* saved = std::getenv("BITDIAL_REPACK");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  setenv("BITDIAL_REPACK", "0", 1);
+  EXPECT_TRUE(pack_for_matmul(w).empty());
+  if (saved != nullptr) setenv("BITDIAL_REPACK", saved_value.c_str(), 1);
+  else unsetenv("BITDIAL_REPACK");
 }
 
 // The packed kernels keep the contract: a row's value does not depend on the batch or threads.
@@ -159,7 +175,7 @@ TEST(PackedMatmul, SameBitsForAnyThreadCountAndBatchSize) {
   if (detected_isa() != Isa::Avx2) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
-  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
+  for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
     const int64_t rows = 45, cols = 256, n = 11;
     std::vector<float> wf(rows * cols), x(n * cols);
     for (float& v : wf) v = ud(rng);

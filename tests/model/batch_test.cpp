@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/dispatch.h"
 #include "model/llama_model.h"
 #include "model/session.h"
 #include "model/synth.h"
@@ -106,6 +107,27 @@ TEST(EvalBatch, QuantizedGqaSynthModelSequencesMatchSeparateEvals) {
   test::TempDir dir;
   const LlamaModel model = LlamaModel::load(write_gqa_synth(dir, TensorType::Q8_0));
   expect_batch_equals_separate(model, {4, 0, 30}, {12, 6, 2}, /*all_logits=*/true);
+}
+
+// q6_K weights, 256 wide so every matrix is q6_K: on the AVX2 path they are packed 8 rows at a time at
+// load, and the packed kernel keeps batched and separate evals bitwise equal.
+TEST(EvalBatch, PackedQ6_KSynthModelSequencesMatchSeparateEvals) {
+  test::TempDir dir;
+  SynthOverrides o = test::tiny_synth_shape(kSynthByteVocabMin);
+  o.n_embd = 256;
+  o.n_ff = 512;
+  const std::string path = dir.file("q6k.gguf");
+  SynthOptions so;
+  so.type = TensorType::Q6_K;
+  so.seed = 9;
+  const SynthResult written = write_synth_model(path, make_synth_spec("", o), synth_byte_vocab(kSynthByteVocabMin), so);
+  ASSERT_TRUE(written.fallbacks.empty());
+  const LlamaModel model = LlamaModel::load(path);
+  const WeightView* down = model.weight("blk.1.ffn_down.weight");
+  ASSERT_NE(down, nullptr);
+  EXPECT_EQ(down->type, TensorType::Q6_K);
+  EXPECT_EQ(down->packed != nullptr, active_isa() == Isa::Avx2);
+  expect_batch_equals_separate(model, {3, 0, 21}, {9, 5, 2}, /*all_logits=*/true);
 }
 
 TEST(EvalBatch, SequencesContinuingAfterAPreviousBatchMatchSeparateEvals) {

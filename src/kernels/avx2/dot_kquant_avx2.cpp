@@ -187,7 +187,7 @@ const DotKernel kQ2K{ActFormat::Q8_K, avx2::tile<Q2K>};
 const DotKernel kQ3K{ActFormat::Q8_K, avx2::tile<Q3K>};
 const DotKernel kQ4K{ActFormat::Q8_K, avx2::tile<AffineK4<false>>, packed_tile_q4_k_avx2};
 const DotKernel kQ5K{ActFormat::Q8_K, avx2::tile<AffineK4<true>>};
-const DotKernel kQ6K{ActFormat::Q8_K, avx2::tile<Q6K>};
+const DotKernel kQ6K{ActFormat::Q8_K, avx2::tile<Q6K>, packed_tile_q6_k_avx2};
 
 float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -1,8 +1,9 @@
 // AVX2 dot kernels for q4_0 and q8_0 weights packed 8 rows at a time (kernels/packed_rows.h)
-// against Q8 activations, and for packed q4_K against Q8_K activations. Each 32-byte register holds 4 codes of each of 8 rows, the activation's
-// matching 4 codes are broadcast to all 8 lanes, and after a block lane r holds row r's exact
-// integer dot product: one convert and one FMA serve 8 rows. The plain kernels
-// (dot_legacy_avx2.cpp) need both per row, plus a horizontal sum at the end.
+// against Q8 activations, and for packed q4_K and q6_K against Q8_K activations. Each 32-byte
+// register holds 4 codes of each of 8 rows, the activation's matching 4 codes are broadcast to all 8
+// lanes, and after a block lane r holds row r's exact integer dot product: one convert and one FMA
+// serve 8 rows. The plain kernels (dot_legacy_avx2.cpp, dot_kquant_avx2.cpp) need both per row,
+// plus a horizontal sum at the end.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -162,11 +163,12 @@ struct PackedQ8_0 {
                                                             &micro_q8_0<3, false>, &micro_q8_0<4, false>};
 };
 
-// ---- q4_K against Q8_K activations.
+// ---- q4_K and q6_K against Q8_K activations.
 
+template <class Block>
 struct TileK {
   int64_t nb;
-  const BlockQ4_Kx8* group;
+  const Block* group;
   const ActBlockQ8K* acts[kPackedTokens];
   float* y;
   int64_t ldy;
@@ -192,7 +194,7 @@ inline void sub_block_sum_pairs(const ActBlockQ8K& a, __m256i out[4]) {
 // sum_s m(r, s) bs(s) by madd of the min pairs with the activation's sum pairs. Then
 // acc += float(sum) (d_r d_a) - float(min term) (dmin_r d_a). Same steps for every tile shape.
 template <int RN, bool kPrefetch>
-void micro_q4_k(const TileK& m) {
+void micro_q4_k(const TileK<BlockQ4_Kx8>& m) {
   const __m256i low = _mm256_set1_epi8(0x0f);
   __m256 acc[RN];
   for (int t = 0; t < RN; ++t) acc[t] = _mm256_setzero_ps();
@@ -245,32 +247,117 @@ void micro_q4_k(const TileK& m) {
   for (int t = 0; t < RN; ++t) _mm256_storeu_ps(m.y + t * m.ldy, acc[t]);
 }
 
-using MicroKFn = void (*)(const TileK&);
-constexpr std::array<MicroKFn, kPackedTokens> kMicroQ4K{&micro_q4_k<1, true>, &micro_q4_k<2, false>,
-                                                       &micro_q4_k<3, false>, &micro_q4_k<4, false>};
+// q6_K, per block and token, for each sub-block s: its 4 code vectors (0..63) from 3 loads; maddubs of
+// 2 code vectors summed in int16 (at most 2 * 2 * 63 * 128 = 32256; 4 would overflow), each of the 2
+// sums madd with the rows' scale sc(r, s) (in both int16 halves of lane r) to int32. The codes' offset
+// of 32 is taken off per pair of sub-blocks by madd of the rows' scale pairs times 32 (|32 sc| <= 4096
+// fits int16) with the activation's 16-value sum pair (bsums[2p], bsums[2p + 1]). All exact: a partial
+// sum is at most 256 * 63 * 128 * 128 + 32 * 16 * 128 * 2048 = 398M < 2^31 in magnitude. Then
+// acc += float(sum) (d_r d_a): the same steps for every tile shape. No software prefetch: a group's
+// blocks are read front to back as one stream, which the hardware prefetcher follows (one token,
+// 4096 and 16384 rows x 4096: prefetching 512 to 4096 bytes ahead was not faster).
+template <int RN>
+void micro_q6_k(const TileK<BlockQ6_Kx8>& m) {
+  const __m256i six = _mm256_set1_epi8(0x3f);
+  // vpshufb controls (byte indices within each 128-bit lane) that copy the low / high int16 of every
+  // int32 lane into both its halves.
+  const __m256i pick_lo = _mm256_setr_epi32(0x01000100, 0x05040504, 0x09080908, 0x0d0c0d0c, 0x01000100, 0x05040504,
+                                            0x09080908, 0x0d0c0d0c);
+  const __m256i pick_hi = _mm256_setr_epi32(0x03020302, 0x07060706, 0x0b0a0b0a, 0x0f0e0f0e, 0x03020302, 0x07060706,
+                                            0x0b0a0b0a, 0x0f0e0f0e);
+  __m256 acc[RN];
+  for (int t = 0; t < RN; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < m.nb; ++b) {
+    const BlockQ6_Kx8& blk = m.group[b];
+    __m256i isum[RN];
+#pragma GCC unroll 1
+    for (int p = 0; p < 8; ++p) {
+      const __m256i sc_pair = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.sc[p])));
+      const __m256i offset_sc = _mm256_slli_epi16(sc_pair, 5);
+#pragma GCC unroll 4
+      for (int t = 0; t < RN; ++t) {
+        int32_t bs;
+        std::memcpy(&bs, m.acts[t][b].bsums + 2 * p, 4);
+        const __m256i v = _mm256_madd_epi16(offset_sc, _mm256_set1_epi32(bs));
+        isum[t] = p == 0 ? _mm256_sub_epi32(_mm256_setzero_si256(), v) : _mm256_sub_epi32(isum[t], v);
+      }
+#pragma GCC unroll 2
+      for (int k = 0; k < 2; ++k) {
+        const int s = 2 * p + k;
+        const uint8_t* q = blk.q + 96 * s;
+        const __m256i ra = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        const __m256i rb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32));
+        const __m256i rc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
+        const __m256i w0 = _mm256_and_si256(ra, six);
+        const __m256i w1 = _mm256_and_si256(rb, six);
+        const __m256i w2 = _mm256_and_si256(rc, six);
+        // 16-bit shifts: the bits a byte takes over from its neighbour fall outside the masks.
+        const __m256i w3 = _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ra, 2), _mm256_set1_epi8(0x30)),
+                            _mm256_and_si256(_mm256_srli_epi16(rb, 4), _mm256_set1_epi8(0x0c))),
+            _mm256_and_si256(_mm256_srli_epi16(rc, 6), _mm256_set1_epi8(0x03)));
+        const __m256i sc = _mm256_shuffle_epi8(sc_pair, k == 0 ? pick_lo : pick_hi);
+#pragma GCC unroll 4
+        for (int t = 0; t < RN; ++t) {
+          const int8_t* a = m.acts[t][b].qs + 16 * s;
+          const __m256i v01 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast_4_codes(a)),
+                                               _mm256_maddubs_epi16(w1, broadcast_4_codes(a + 4)));
+          const __m256i v23 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, broadcast_4_codes(a + 8)),
+                                               _mm256_maddubs_epi16(w3, broadcast_4_codes(a + 12)));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(v01, sc), _mm256_madd_epi16(v23, sc)));
+        }
+      }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d)));
+#pragma GCC unroll 4
+    for (int t = 0; t < RN; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, _mm256_set1_ps(m.acts[t][b].d)), acc[t]);
+  }
+  for (int t = 0; t < RN; ++t) _mm256_storeu_ps(m.y + t * m.ldy, acc[t]);
+}
 
-}  // namespace
+template <class Block>
+using MicroKFn = void (*)(const TileK<Block>&);
+constexpr std::array<MicroKFn<BlockQ4_Kx8>, kPackedTokens> kMicroQ4K{&micro_q4_k<1, true>, &micro_q4_k<2, false>,
+                                                                    &micro_q4_k<3, false>, &micro_q4_k<4, false>};
+constexpr std::array<MicroKFn<BlockQ6_Kx8>, kPackedTokens> kMicroQ6K{&micro_q6_k<1>, &micro_q6_k<2>, &micro_q6_k<3>,
+                                                                    &micro_q6_k<4>};
 
-void packed_tile_q4_k_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
-                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+// The tile driver of the Q8_K-activation types: token chunks that stay in L2, groups of 8 rows, then
+// register tiles of up to kPackedTokens tokens.
+template <class Block>
+void packed_tile_k(const std::array<MicroKFn<Block>, kPackedTokens>& micro, int64_t n, const uint8_t* w,
+                   size_t w_stride, int64_t nr, const uint8_t* a, size_t a_stride, int64_t nt, float* y, int64_t ldy) {
   const int64_t chunk = std::max<int64_t>(
       kPackedTokens, kActChunkBytes / static_cast<int64_t>(a_stride) / kPackedTokens * kPackedTokens);
-  TileK m{};
+  TileK<Block> m{};
   m.nb = n / 256;
   m.ldy = ldy;
   for (int64_t t0 = 0; t0 < nt; t0 += chunk) {
     const int64_t tc = std::min(chunk, nt - t0);
     for (int64_t r0 = 0; r0 < nr; r0 += kPackedRows) {
-      m.group = reinterpret_cast<const BlockQ4_Kx8*>(w + static_cast<size_t>(r0 / kPackedRows) * w_stride);
+      m.group = reinterpret_cast<const Block*>(w + static_cast<size_t>(r0 / kPackedRows) * w_stride);
       for (int64_t tt = 0; tt < tc; tt += kPackedTokens) {
         const int64_t rn = std::min<int64_t>(kPackedTokens, tc - tt);
         for (int64_t t = 0; t < rn; ++t)
           m.acts[t] = reinterpret_cast<const ActBlockQ8K*>(a + static_cast<size_t>(t0 + tt + t) * a_stride);
         m.y = y + (t0 + tt) * ldy + r0;
-        kMicroQ4K[rn - 1](m);
+        micro[rn - 1](m);
       }
     }
   }
+}
+
+}  // namespace
+
+void packed_tile_q4_k_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
+                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+  packed_tile_k(kMicroQ4K, n, w, w_stride, nr, a, a_stride, nt, y, ldy);
+}
+
+void packed_tile_q6_k_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
+                           size_t a_stride, int64_t nt, float* y, int64_t ldy) {
+  packed_tile_k(kMicroQ6K, n, w, w_stride, nr, a, a_stride, nt, y, ldy);
 }
 
 void packed_tile_q4_0_avx2(int64_t n, const uint8_t* w, size_t w_stride, int64_t nr, const uint8_t* a,
