@@ -148,29 +148,42 @@ void matmul_shared_input_isa(Isa isa, std::span<const MatmulOut> outs, const flo
       }
   }
 
-  // One parallel region over the row blocks of all the weights in turn. Each thread takes a
-  // contiguous run of blocks holding an equal share of the weight bytes, not an equal count: q4_K_M
-  // mixes q4_K and q6_K matrices (a q6_K row is 1.46x the bytes and time), and an equal count left
-  // one thread waiting at the barrier for the other's q6_K v rows at every decode step.
+  // One parallel region over the row blocks of all the weights in turn, handed out as chunks of
+  // contiguous weight bytes (not block counts: q4_K_M mixes q4_K and q6_K rows, 1.46x apart). The
+  // chunks shrink - each a 2 x threads-th of what is left, down to 1/64 of the total - and threads take
+  // the next one when they finish theirs: a thread the machine slows down (other work, a memory
+  // stall) takes fewer, instead of the others waiting for it at the barrier. Which thread computes a
+  // row never changes its result.
   int64_t total_bytes = 0;
   for (const Job& j : jobs) total_bytes += j.n_row_blocks * unit_bytes(j);
+  const int64_t nth = parallel ? omp_get_max_threads() : 1;
+  static thread_local std::vector<int64_t> bounds;
+  bounds.assign(1, 0);
+  for (int64_t done = 0; done < total_bytes;) {
+    const int64_t c = std::max<int64_t>({(total_bytes - done) / (2 * nth), total_bytes / 64, 1});
+    done = std::min(total_bytes, done + c);
+    bounds.push_back(done);
+  }
+  const int64_t n_chunks = static_cast<int64_t>(bounds.size()) - 1;
+  const int64_t* chunk_at = bounds.data();
 #pragma omp parallel if (parallel)
   {
     static thread_local std::vector<float> decoded;  // kRowBlock decoded rows when decode_rows
-    const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
-    // This thread's share [lo, hi) of the bytes; a block belongs to the thread whose share holds
-    // its first byte.
-    const int64_t lo = total_bytes * tid / nth, hi = total_bytes * (tid + 1) / nth;
-    int64_t base = 0;
-    for (const Job& j : jobs) {
-      const int64_t c = unit_bytes(j);
-      const auto first_at_or_after = [&](int64_t at) {
-        return std::clamp<int64_t>((at - base + c - 1) / c, 0, j.n_row_blocks);
-      };
-      if (hi > base && lo < base + j.n_row_blocks * c)
-        for (int64_t rb = first_at_or_after(lo), end = first_at_or_after(hi); rb < end; ++rb)
-          run_row_block(j, rb, n_tokens, decoded);
-      base += j.n_row_blocks * c;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < n_chunks; ++ch) {
+      // A block belongs to the chunk whose byte range [lo, hi) holds its first byte.
+      const int64_t lo = chunk_at[ch], hi = chunk_at[ch + 1];
+      int64_t base = 0;
+      for (const Job& j : jobs) {
+        const int64_t c = unit_bytes(j);
+        const auto first_at_or_after = [&](int64_t at) {
+          return std::clamp<int64_t>((at - base + c - 1) / c, 0, j.n_row_blocks);
+        };
+        if (hi > base && lo < base + j.n_row_blocks * c)
+          for (int64_t rb = first_at_or_after(lo), end = first_at_or_after(hi); rb < end; ++rb)
+            run_row_block(j, rb, n_tokens, decoded);
+        base += j.n_row_blocks * c;
+      }
     }
   }
 }

@@ -22,11 +22,13 @@ namespace bitdial::test {
 
 inline std::string stories_model() { return shared_path("models/stories260K.gguf"); }
 
-// stories260K quantized to Q8_0 in a folder that lives as long as the test binary.
+// stories260K quantized to Q8_0 in a folder that lives as long as the test process.
 inline const std::string& quantized_stories() {
-  static TempDir* dir = new TempDir();  // never freed: the file is used until exit
+  // Removed at exit (ctest runs every test in its own process: a leaked folder per test filled
+  // /tmp with hundreds of copies). Unlinking a file a server still maps is harmless on Linux.
+  static const TempDir dir;
   static const std::string path = [] {
-    const std::string out = dir->file("stories-q8_0.gguf");
+    const std::string out = dir.file("stories-q8_0.gguf");
     const CommandResult r = run_bitdial("quantize " + stories_model() + " " + out + " --type q8_0");
     if (r.exit_code != 0) ADD_FAILURE() << "quantize failed: " << r.err;
     return out;
