@@ -5,6 +5,7 @@
 # same shape on the project's 2-core AVX2 machines. Models are made once and kept in $BENCH_DIR.
 #   BITDIAL=build/bitdial BENCH_DIR=build/bench-models THREADS=2 REPS=3 scripts/bench-e2e.sh
 set -euo pipefail
+command -v jq >/dev/null || { echo "bench-e2e: needs jq (apt-get install jq)" >&2; exit 1; }
 BITDIAL=${BITDIAL:-build/bitdial}
 DIR=${BENCH_DIR:-build/bench-models}
 THREADS=${THREADS:-2}
@@ -28,18 +29,22 @@ done
 declare -A LLAMA_PP=([q4_0]=52.8 [q4_k_m]=40.0 [q8_0]=46.2 [f16]=64.9)
 declare -A LLAMA_TG=([q4_0]=28.8 [q4_k_m]=27.5 [q8_0]=18.7 [f16]=12.1)
 
-echo "| type | pp512 t/s | tg128 t/s | decode efficiency | llama.cpp pp512 / tg128 | pp ratio (target >= 1.5) | tg ratio | bandwidth GB/s |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| type | pp512 t/s | tg128 t/s | decode efficiency (median, range) | bandwidth at the tg reps, GB/s | weight GB/s streamed | llama.cpp pp512 / tg128 | pp ratio (target >= 1.5) | tg ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in q4_0 q4_k_m q8_0 f16; do
-  out=$("$BITDIAL" bench -m "$DIR/llama-1b-$t.gguf" -p 512 -n 128 -t "$THREADS" -r "$REPS")
-  # Table rows: "| model | size | params | type | threads | test | median ± sd |".
-  pp=$(awk -F'|' '$7 ~ /pp512/ {gsub(/^ +| +$/, "", $8); print $8}' <<<"$out")
-  tg=$(awk -F'|' '$7 ~ /tg128/ {gsub(/^ +| +$/, "", $8); print $8}' <<<"$out")
-  eff=$(sed -n 's/^decode efficiency: \([0-9.]*%\).*/\1/p' <<<"$out")
-  bw=$(sed -n 's/^memory read bandwidth: \([0-9.]*\) GB\/s.*/\1/p' <<<"$out")
-  ppr=$(awk -v a="${pp%% *}" -v b="${LLAMA_PP[$t]}" 'BEGIN {printf "%.2f", a / b}')
-  tgr=$(awk -v a="${tg%% *}" -v b="${LLAMA_TG[$t]}" 'BEGIN {printf "%.2f", a / b}')
-  echo "| $t | $pp | $tg | $eff | ${LLAMA_PP[$t]} / ${LLAMA_TG[$t]} | $ppr | $tgr | $bw |"
+  j=$("$BITDIAL" bench -m "$DIR/llama-1b-$t.gguf" -p 512 -n 128 -t "$THREADS" -r "$REPS" --json)
+  row=$(jq -r '[.pp.tokens_per_s.median, .pp.tokens_per_s.stddev, .tg.tokens_per_s.median, .tg.tokens_per_s.stddev,
+                .decode_efficiency * 100, (.decode_efficiency_samples | min * 100), (.decode_efficiency_samples | max * 100),
+                (.bandwidth.per_tg_repetition | map(. / 1e9) | map(tostring) | join("/")),
+                .weight_bytes_per_token * .tg.tokens_per_s.median / 1e9] | @tsv' <<<"$j")
+  read -r pp pps tg tgs eff emin emax bws streamed <<<"$row"
+  ppr=$(awk -v a="$pp" -v b="${LLAMA_PP[$t]}" 'BEGIN {printf "%.2f", a / b}')
+  tgr=$(awk -v a="$tg" -v b="${LLAMA_TG[$t]}" 'BEGIN {printf "%.2f", a / b}')
+  bws=$(tr '/' '\n' <<<"$bws" | awk '{printf "%s%.1f", (NR > 1 ? " / " : ""), $1}')
+  printf '| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f %% (%.1f-%.1f) | %s | %.1f | %s / %s | %s | %s |\n' "$t" "$pp" "$pps" "$tg" "$tgs" \
+    "$eff" "$emin" "$emax" "$bws" "$streamed" "${LLAMA_PP[$t]}" "${LLAMA_TG[$t]}" "$ppr" "$tgr"
 done
 echo
-echo "t/s: median ± sample stddev over $REPS repetitions, $THREADS threads; decode efficiency = weight bytes per token x tg t/s / read bandwidth (same run)."
+echo "t/s: median ± sample stddev over $REPS repetitions, $THREADS threads. Decode efficiency: per tg repetition,"
+echo "weight bytes per token x its t/s / the read bandwidth probed just before it (the column before the"
+echo "last two lists those probes); the median and the range over the repetitions."
