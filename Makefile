@@ -15,8 +15,10 @@ DEPS := cmake ninja-build g++ make pkg-config libgtest-dev libgmock-dev libbench
         libcli11-dev libyaml-cpp-dev libcpp-httplib-dev libsqlite3-dev libpcre2-dev libeigen3-dev libssl-dev \
         libpng-dev chromium
 FUZZ_DEPS := clang-14 libclang-rt-14-dev
+# scripts/bench-e2e.sh and scripts/qat-compare.sh read bitdial's JSON with jq.
+BENCH_DEPS := jq
 
-.PHONY: all deps fuzz-deps build test demo bench fuzz clean
+.PHONY: all deps fuzz-deps bench-deps build test demo bench fuzz clean
 
 all: build
 
@@ -26,6 +28,9 @@ deps:
 
 fuzz-deps:
 	@scripts/install-deps.sh $(FUZZ_DEPS)
+
+bench-deps:
+	@scripts/install-deps.sh $(BENCH_DEPS)
 
 $(BUILD)/build.ninja: CMakeLists.txt
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -40,7 +45,7 @@ test: build
 demo: build
 	BITDIAL=$(BUILD)/bitdial examples/demo.sh
 
-bench: build
+bench: build bench-deps
 	@for b in $(BUILD)/*_bench; do echo "== $$b"; $$b --benchmark_min_time=0.2; done
 	BITDIAL=$(BUILD)/bitdial BENCH_DIR=$(BUILD)/bench-models scripts/bench-e2e.sh
 
