@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -42,6 +43,10 @@ struct CommandResult {
 
 // Runs the built bitdial binary with a shell-quoted argument string.
 CommandResult run_bitdial(const std::string& args);
+
+// Lines in a command's output (its newlines), and substring search, for the one-line-error checks.
+inline int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // count values drawn from N(0, sigma^2) by std::mt19937(seed): the same values on every platform run.
 inline std::vector<float> normal_floats(int64_t count, float sigma, uint32_t seed) {

@@ -12,9 +12,10 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+
 using test::run_bitdial;
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 // A tiny random model in dir; the bench options keep every run well under a second.
 std::string tiny_model(const test::TempDir& dir) {

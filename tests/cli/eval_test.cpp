@@ -14,6 +14,8 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+
 using json = nlohmann::json;
 
 std::string model(const std::string& name) { return "'" + test::shared_path("models/" + name) + "'"; }
@@ -31,7 +33,6 @@ constexpr const char* kTask =
     "{\"id\":\"a3\",\"input\":\"Once upon a time, there was a little girl named\",\"choices\":[\"Lily\",\"zebra\"],\"label\":\"Lily\",\"tags\":[\"names\"]}\n"
     "{\"id\":\"g1\",\"input\":\"Once upon a time\",\"target\":\"Lily\",\"match\":\"contains\",\"max_tokens\":12,\"tags\":[\"gen\"]}\n";
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 struct Fixture {
   test::TempDir tmp;

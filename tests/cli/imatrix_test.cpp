@@ -15,13 +15,14 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+
 constexpr const char* kStory =
     "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her "
     "friends. One day, she saw a big red ball under a tree. She ran to the ball and picked it up. Her friend "
     "Tom came over and asked to play too. Lily was happy to share. They played with the ball all day long. "
     "When the sun went down, Lily's mom called her home. She told her mom about the ball and her fun day.\n";
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 struct Fixture {
   test::TempDir tmp;

@@ -16,11 +16,12 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+using test::contains;
+
 using json = nlohmann::json;
 using test::run_bitdial;
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 const char* kData = "data:\n  text: data/train.txt\n  heldout: data/heldout.txt\n";
 

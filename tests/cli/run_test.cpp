@@ -13,6 +13,8 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+
 std::string line_of(const std::string& path, int n) {
   std::ifstream in(path);
   std::string line;
@@ -20,7 +22,6 @@ std::string line_of(const std::string& path, int n) {
   return line;
 }
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(RunCommand, GreedyContinuationMatchesLlamaCpp) {
   BITDIAL_REQUIRE_SHARED();

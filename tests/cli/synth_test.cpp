@@ -11,11 +11,12 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+
 using test::run_bitdial;
 
 const std::string kTiny = " --n-embd 64 --n-layer 2 --n-head 4 --n-head-kv 2 --n-ff 96 --n-vocab 400 --n-ctx 128";
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 void expect_one_line_error(const test::CommandResult& r, const std::string& needle) {
   EXPECT_EQ(r.exit_code, 1);

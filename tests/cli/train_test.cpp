@@ -18,11 +18,12 @@
 namespace bitdial {
 namespace {
 
+using test::count_lines;
+using test::contains;
+
 using json = nlohmann::json;
 using test::run_bitdial;
 
-int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 const std::string kSmallData =
     " --train-examples 200 --heldout-examples 20 --calib-examples 5 --eval-per-style 2 --eval-rare 2";

@@ -13,6 +13,8 @@
 namespace bitdial {
 namespace {
 
+using test::contains;
+
 namespace fs = std::filesystem;
 using test::error_of;
 using test::TempDir;
@@ -39,7 +41,6 @@ struct ConfigDir {
   }
 };
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(LoadSweepConfig, PresetsTimesMethodsExpandToNamedCandidates) {
   ConfigDir d;

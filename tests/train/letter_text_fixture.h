@@ -17,7 +17,6 @@
 
 namespace bitdial::test {
 
-inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 inline void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 // windows * seq_len + 1 seeded-random letters of a 12-letter alphabet as byte tokens (id 3 + byte).

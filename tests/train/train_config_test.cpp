@@ -16,13 +16,14 @@
 namespace bitdial {
 namespace {
 
+using test::contains;
+
 namespace fs = std::filesystem;
 using test::error_of;
 using test::TempDir;
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A folder with a small training text, and train.yaml = the given text.
 struct ConfigDir {

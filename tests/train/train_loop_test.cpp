@@ -22,10 +22,11 @@
 namespace bitdial {
 namespace {
 
+using test::contains;
+
 using test::error_of;
 using test::TempDir;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 struct Corpus {
   std::vector<int32_t> train, heldout;
