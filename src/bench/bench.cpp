@@ -12,6 +12,7 @@
 #include <random>
 
 #include "bench/bandwidth.h"
+#include "bench/compute_peak.h"
 #include "core/error.h"
 #include "kernels/dispatch.h"
 #include "model/session.h"
@@ -32,7 +33,7 @@ uint64_t peak_rss_bytes() {
 }
 
 // The type with the most bytes among the matrices.
-std::string main_type(const LlamaModel& m) {
+TensorType main_type(const LlamaModel& m) {
   std::map<TensorType, uint64_t> bytes;
   auto add = [&bytes](const WeightView& w) { bytes[w.type] += matrix_bytes(w); };
   add(m.token_embd());
@@ -40,8 +41,10 @@ std::string main_type(const LlamaModel& m) {
   for (const LlamaLayer& l : m.layers())
     for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
   const auto it = std::max_element(bytes.begin(), bytes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  return type_name(it->first);
+  return it->first;
 }
+
+bool is_float_type(TensorType t) { return t == TensorType::F32 || t == TensorType::F16 || t == TensorType::BF16; }
 
 std::vector<int32_t> random_tokens(std::mt19937_64& gen, int64_t n, int64_t n_vocab) {
   std::uniform_int_distribution<int32_t> dist(0, static_cast<int32_t>(n_vocab - 1));
@@ -112,6 +115,17 @@ uint64_t weight_bytes_per_token(const LlamaModel& m) {
   return total;
 }
 
+double prompt_flops_per_token(const LlamaModel& m, int64_t n_prompt) {
+  auto macs = [](const WeightView& w) { return static_cast<double>(w.rows) * static_cast<double>(w.cols); };
+  double per_token = 0;
+  for (const LlamaLayer& l : m.layers())
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) per_token += macs(*w);
+  per_token += macs(m.output()) / static_cast<double>(n_prompt);
+  const LlamaHparams& h = m.hparams();
+  per_token += 2.0 * static_cast<double>(h.n_layer * h.n_head * h.head_dim) * static_cast<double>(n_prompt + 1) / 2.0;
+  return 2.0 * per_token;
+}
+
 void validate_bench_options(const BenchOptions& opt) {
   if (opt.n_prompt < 1) fail("-p ", opt.n_prompt, ": the prompt test needs at least 1 token");
   if (opt.n_gen < 1) fail("-n ", opt.n_gen, ": the generation test needs at least 1 token");
@@ -120,6 +134,7 @@ void validate_bench_options(const BenchOptions& opt) {
   constexpr int64_t kMaxTokens = int64_t{1} << 20;
   if (opt.n_prompt > kMaxTokens || opt.n_gen > kMaxTokens) fail("-p/-n: at most ", kMaxTokens, " tokens");
   if (opt.bandwidth_passes < 1) fail("bandwidth probe: ", opt.bandwidth_passes, " passes (need at least 1)");
+  if (opt.fma_peak_passes < 1) fail("FMA-peak probe: ", opt.fma_peak_passes, " passes (need at least 1)");
 }
 
 BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
@@ -132,7 +147,8 @@ BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
   r.model_name = name != nullptr && name->type() == GgufValueType::STRING ? name->as_string()
                                                                         : std::filesystem::path(r.model_path).filename().string();
   r.arch = model.hparams().arch;
-  r.type = main_type(model);
+  const TensorType type = main_type(model);
+  r.type = type_name(type);
   for (const GgufTensorInfo& t : model.file().tensors()) {
     r.model_bytes += t.nbytes;
     r.params += static_cast<uint64_t>(t.n_elements());
@@ -151,7 +167,21 @@ BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
 
   std::vector<double> pp, tg;
   (void)time_prompt(session, prompt);  // warm-up: page in the weights, size the buffers
-  for (int i = 0; i < opt.reps; ++i) pp.push_back(time_prompt(session, prompt));
+  const bool fma_bound = is_float_type(type) && active_isa() == Isa::Avx2;
+  r.pp_flops_per_token = prompt_flops_per_token(model, opt.n_prompt);
+  for (int i = 0; i < opt.reps; ++i) {
+    if (fma_bound) {
+      double best = 0;
+      for (int p = 0; p < opt.fma_peak_passes; ++p) best = std::max(best, fma_peak_pass(r.threads, kFmaPeakSteps));
+      r.pp_fma_peak_flops_per_s.push_back(best);
+    }
+    pp.push_back(time_prompt(session, prompt));
+    if (fma_bound) {
+      const double peak = r.pp_fma_peak_flops_per_s.back();
+      r.pp_compute_efficiency_samples.push_back(peak > 0 ? r.pp_flops_per_token * pp.back() / peak : 0.0);
+    }
+  }
+  if (!r.pp_compute_efficiency_samples.empty()) r.pp_compute_efficiency = rate_stats(r.pp_compute_efficiency_samples).median;
   (void)time_generate(session, {gen_tokens.front()});
   r.peak_rss_bytes = peak_rss_bytes();  // before the probe's buffer; the timed tg reps allocate nothing new
 
@@ -198,6 +228,15 @@ nlohmann::ordered_json bench_result_json(const BenchResult& r) {
   j["weight_bytes_per_token"] = r.weight_bytes_per_token;
   j["decode_efficiency"] = r.decode_efficiency;
   j["decode_efficiency_samples"] = r.decode_efficiency_samples;
+  j["pp_flops_per_token"] = r.pp_flops_per_token;
+  if (r.pp_compute_efficiency_samples.empty()) {
+    j["fma_peak_flops_per_s"] = nullptr;
+    j["pp_compute_efficiency"] = nullptr;
+  } else {
+    j["fma_peak_flops_per_s"] = {{"median", rate_stats(r.pp_fma_peak_flops_per_s).median}, {"per_pp_repetition", r.pp_fma_peak_flops_per_s}};
+    j["pp_compute_efficiency"] = r.pp_compute_efficiency;
+  }
+  j["pp_compute_efficiency_samples"] = r.pp_compute_efficiency_samples;
   return j;
 }
 
@@ -233,6 +272,19 @@ std::string bench_result_table(const BenchResult& r) {
                 "%.1f-%.1f%%; %.2f GB/s at the median t/s)\n",
                 100.0 * r.decode_efficiency, human_bytes(static_cast<double>(r.weight_bytes_per_token)).c_str(), 100.0 * eff.min,
                 100.0 * eff.max, static_cast<double>(r.weight_bytes_per_token) * r.tg.median / 1e9);
+  out += line;
+  if (r.pp_compute_efficiency_samples.empty()) {
+    std::snprintf(line, sizeof line, "prompt compute: %.1f GFLOP/s at the median t/s (%.3f GFLOP per token); efficiency against the FP32 FMA peak: only for f32/f16/bf16 weights on the avx2 path\n",
+                  r.pp_flops_per_token * r.pp.median / 1e9, r.pp_flops_per_token / 1e9);
+  } else {
+    const RateStats ce = rate_stats(r.pp_compute_efficiency_samples);
+    const RateStats peak = rate_stats(r.pp_fma_peak_flops_per_s);
+    std::snprintf(line, sizeof line,
+                  "prompt compute efficiency: %.1f%% (median over the pp repetitions of %.3f GFLOP per token x t/s / the FP32 FMA peak probed just before, "
+                  "median %.1f GFLOP/s on %d threads; %.1f-%.1f%%; %.1f GFLOP/s at the median t/s)\n",
+                  100.0 * r.pp_compute_efficiency, r.pp_flops_per_token / 1e9, peak.median / 1e9, r.threads, 100.0 * ce.min, 100.0 * ce.max,
+                  r.pp_flops_per_token * r.pp.median / 1e9);
+  }
   out += line;
   return out;
 }

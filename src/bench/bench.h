@@ -6,7 +6,9 @@
 //   tg test: reps x (empty cache, n_gen evals of one random token id each)    -> n_gen / s
 // Each test is warmed up once (pp: the whole batch; tg: one token) before its timed repetitions.
 // The bandwidth probe runs right before each tg repetition, and that repetition's decode efficiency
-// is taken against it: on a shared machine the bandwidth on offer moves within seconds.
+// is taken against it: on a shared machine the bandwidth on offer moves within seconds. Likewise,
+// for float-weight models on the AVX2 path (their products run on FP32 multiply-adds), an FMA-peak
+// probe runs right before each pp repetition and gives its compute efficiency.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,7 @@ struct BenchOptions {
   int reps = 5;            // timed repetitions per test (>= 1)
   uint64_t bandwidth_bytes = uint64_t{1} << 30;  // probe buffer; much larger than any last-level cache
   int bandwidth_passes = 2;  // probe passes before each tg repetition; the best of them pairs with it
+  int fma_peak_passes = 2;   // FMA-peak passes before each pp repetition (float weights, AVX2); the best pairs with it
   uint64_t seed = 1234;    // random token ids
 };
 
@@ -62,11 +65,24 @@ struct BenchResult {
   uint64_t weight_bytes_per_token = 0;      // matrices read per generated token (see weight_bytes_per_token())
   std::vector<double> decode_efficiency_samples;  // per tg repetition: weight bytes x its t/s / its bandwidth
   double decode_efficiency = 0;             // median of the samples
+  // Compute efficiency of the pp test: only for f32/f16/bf16 main types on the AVX2 path (the
+  // vectors are empty otherwise: quantized products run on 8-bit integer dot products, whose peak
+  // this does not measure).
+  double pp_flops_per_token = 0;                   // prompt_flops_per_token(model, n_prompt)
+  std::vector<double> pp_fma_peak_flops_per_s;     // per pp repetition: the best FMA-peak pass just before it
+  std::vector<double> pp_compute_efficiency_samples;  // per pp repetition: flops/token x its t/s / its peak
+  double pp_compute_efficiency = 0;                // median of the samples (0 when there are none)
 };
 
 // Bytes of weights one generated token reads: every layer's wq, wk, wv, wo, gate, up, down, the
 // output projection, and one token_embd row. (Norms, biases and the KV cache are left out.)
 uint64_t weight_bytes_per_token(const LlamaModel& model);
+
+// Floating-point operations per token of a pp test of n_prompt tokens from an empty cache: 2 per
+// multiply-add of every layer's seven matrices, of the output projection once per batch (only the
+// last token's logits are computed), and of causal attention (QK^T and AV: head_dim multiply-adds
+// per query head per visible key, on average (n_prompt + 1) / 2 keys).
+double prompt_flops_per_token(const LlamaModel& model, int64_t n_prompt);
 
 // Throws bitdial::Error naming the flag (-p, -n, -r, -t) of the first option out of range.
 void validate_bench_options(const BenchOptions& options);

@@ -24,7 +24,7 @@ void print_usage(std::FILE* out) {
       "  convert IN OUT [--type T]        GGUF <-> safetensors / Hugging Face folder\n"
       "  run -m MODEL -p TEXT [-n N]      generate text (--temp, --top-k, --top-p, --seed, --dump-logits)\n"
       "  tokenize -m MODEL TEXT [--ids]   token ids and pieces (--file F, --no-bos, --parse-special)\n"
-      "  bench -m MODEL [-p N] [-n N]     prompt / generation tokens/s, peak memory, bandwidth, decode efficiency\n"
+      "  bench -m MODEL [-p N] [-n N]     prompt / generation tokens/s, peak memory, bandwidth, decode and compute efficiency\n"
       "  synth --preset NAME -o OUT       random-weight model of a real shape (--type, --vocab, --seed)\n"
       "  eval -m MODEL [-b BASE] [--text F] [--task F.jsonl]  perplexity, KL divergence, task accuracy, paired stats\n"
       "  imatrix MODEL --calib F -o OUT   importance matrix: mean squared activation per input column of every matrix\n"

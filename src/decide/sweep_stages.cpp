@@ -273,6 +273,7 @@ BenchArtefact bench_stage(const SweepConfig& cfg, const std::string& model, cons
   // The bandwidth probe only feeds decode efficiency; a smaller buffer and fewer passes keep it short.
   o.bandwidth_bytes = uint64_t{256} << 20;
   o.bandwidth_passes = 1;  // per tg repetition
+  o.fma_peak_passes = 1;   // per pp repetition (float weights)
   if (log.log != nullptr) std::fprintf(log.log, "bench %s: pp%lld tg%lld x %d\n", model.c_str(),
                                        static_cast<long long>(o.n_prompt), static_cast<long long>(o.n_gen), o.reps);
   const BenchResult r = run_benchmark(m, o);

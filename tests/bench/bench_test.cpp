@@ -2,6 +2,7 @@
 // reads, and a full run on a tiny synthetic model.
 #include "bench/bench.h"
 #include "bench/bandwidth.h"
+#include "bench/compute_peak.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/dispatch.h"
 #include "model/synth.h"
 #include "test_support.h"
 
@@ -49,6 +51,77 @@ TEST(Bench, WeightBytesPerTokenCountEveryMatrixAndOneEmbeddingRow) {
   const uint64_t layer = 2 * (64 * 64 + 32 * 64 + 32 * 64 + 64 * 64 + 3 * 96 * 64);
   const uint64_t output = 2 * 400 * 64, embd_row = 2 * 64;
   EXPECT_EQ(weight_bytes_per_token(m), 2 * layer + output + embd_row);
+}
+
+TEST(Bench, PromptFlopsCountEveryMatrixPerTokenTheOutputOncePerBatchAndCausalAttention) {
+  test::TempDir dir;
+  const LlamaModel m = tiny_model(dir);
+  // multiply-adds per token: layers 2 x (64x64 + 2 x 32x64 + 64x64 + 3 x 96x64) = 61440; output
+  // 400x64 / 8 tokens = 3200; attention 2 (QK^T, AV) x 2 layers x 4 heads x 16 x (8 + 1) / 2 = 1152
+  EXPECT_DOUBLE_EQ(prompt_flops_per_token(m, 8), 2.0 * (61440 + 3200 + 1152));
+}
+
+TEST(Bench, FmaPeakPassIsPositive) {
+  EXPECT_GT(fma_peak_pass(1, 1 << 12), 0.0);
+}
+
+TEST(Bench, ComputeEfficiencyPairsEachPpRepetitionWithTheFmaPeakProbedBeforeIt) {
+  test::TempDir dir;
+  const LlamaModel m = tiny_model(dir);  // f16: its products run on FP32 FMA
+  BenchOptions o;
+  o.n_prompt = 8;
+  o.n_gen = 2;
+  o.reps = 3;
+  o.threads = 1;
+  o.bandwidth_bytes = uint64_t{4} << 20;
+  o.bandwidth_passes = 1;
+  o.fma_peak_passes = 1;
+  const BenchResult r = run_benchmark(m, o);
+  EXPECT_DOUBLE_EQ(r.pp_flops_per_token, prompt_flops_per_token(m, 8));
+  if (active_isa() != Isa::Avx2) {
+    EXPECT_TRUE(r.pp_compute_efficiency_samples.empty());
+    EXPECT_TRUE(bench_result_json(r)["pp_compute_efficiency"].is_null());
+    return;
+  }
+  ASSERT_EQ(r.pp_fma_peak_flops_per_s.size(), 3u);
+  ASSERT_EQ(r.pp_compute_efficiency_samples.size(), 3u);
+  std::vector<double> expected;
+  for (size_t i = 0; i < 3; ++i) {
+    expected.push_back(r.pp_flops_per_token * r.pp.samples[i] / r.pp_fma_peak_flops_per_s[i]);
+    EXPECT_DOUBLE_EQ(r.pp_compute_efficiency_samples[i], expected.back()) << i;
+  }
+  std::sort(expected.begin(), expected.end());
+  EXPECT_DOUBLE_EQ(r.pp_compute_efficiency, expected[1]);
+  EXPECT_DOUBLE_EQ(bench_result_json(r)["pp_compute_efficiency"].get<double>(), expected[1]);
+}
+
+TEST(Bench, QuantizedModelHasNoComputeEfficiency) {
+  test::TempDir dir;
+  SynthOptions q8;
+  q8.type = TensorType::Q8_0;
+  write_synth_model(dir.file("q.gguf"), make_synth_spec("", test::tiny_synth_shape(400)), synth_byte_vocab(400), q8);
+  const LlamaModel m = LlamaModel::load(dir.file("q.gguf"));
+  BenchOptions o;
+  o.n_prompt = 4;
+  o.n_gen = 2;
+  o.reps = 1;
+  o.threads = 1;
+  o.bandwidth_bytes = uint64_t{4} << 20;
+  const BenchResult r = run_benchmark(m, o);
+  EXPECT_EQ(r.type, "q8_0");
+  EXPECT_TRUE(r.pp_fma_peak_flops_per_s.empty());
+  EXPECT_TRUE(r.pp_compute_efficiency_samples.empty());
+  const nlohmann::ordered_json j = bench_result_json(r);
+  EXPECT_TRUE(j["fma_peak_flops_per_s"].is_null());
+  EXPECT_TRUE(j["pp_compute_efficiency"].is_null());
+  EXPECT_GT(j["pp_flops_per_token"].get<double>(), 0.0);
+  EXPECT_TRUE(test::contains(bench_result_table(r), "prompt compute: ")) << bench_result_table(r);
+}
+
+TEST(Bench, ZeroFmaPeakPassesIsRejected) {
+  BenchOptions o;
+  o.fma_peak_passes = 0;
+  EXPECT_THROW(validate_bench_options(o), Error);
 }
 
 TEST(Bench, RunOnTinyModelGivesPositiveRatesAndBandwidth) {
