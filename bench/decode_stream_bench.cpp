@@ -2,7 +2,10 @@
 // last-level cache (16384 x 8192, 75-140 MB), through matmul with its packed kernels and OpenMP
 // split, on 1 and 2 threads, next to a plain streaming read of a buffer of the same size on the
 // same threads. Bytes/s of weights for both, so the ratio is the share of the machine's read
-// bandwidth a decoding core reaches. Run: build/decode_stream_bench (make bench runs it).
+// bandwidth a decoding core reaches. And the products of one llama-1b token (22 layers of q/k/v as
+// one shared-input product, o, gate/up shared, down; q4_0, 545 MiB) in the model's order, with
+// nothing between them: what the split into 88 products of 0.5-6 MiB costs against one big matrix.
+// Run: build/decode_stream_bench (make bench runs it).
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -60,6 +63,52 @@ void bm_decode(benchmark::State& state, TensorType type) {
   state.SetLabel((m.packed.empty() ? "plain, " : "packed, ") + std::to_string(bytes >> 20) + " MiB");
 }
 
+// One token through the matrices of llama-1b's 22 layers (q4_0, packed), as session_batch.cpp
+// calls them: bytes/s of weights.
+void bm_decode_layers(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  omp_set_num_threads(threads);
+  constexpr int64_t kEmbd = 2048, kKv = 256, kFf = 5632, kLayers = 22;
+  struct Layer {
+    std::vector<uint8_t> plain[7], packed[7];
+    WeightView w[7];  // q, k, v, o, gate, up, down
+  };
+  static std::vector<Layer> layers;
+  if (layers.empty()) {
+    std::mt19937 rng(13);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    const int64_t shape[7][2] = {{kEmbd, kEmbd}, {kKv, kEmbd}, {kKv, kEmbd}, {kEmbd, kEmbd}, {kFf, kEmbd}, {kFf, kEmbd}, {kEmbd, kFf}};
+    layers.resize(kLayers);
+    for (Layer& l : layers)
+      for (int i = 0; i < 7; ++i) {
+        std::vector<float> v(static_cast<size_t>(shape[i][0] * shape[i][1]));
+        for (float& x : v) x = nd(rng);
+        l.plain[i] = quantize_tensor(TensorType::Q4_0, v.data(), static_cast<int64_t>(v.size()), shape[i][1], nullptr, "w");
+        l.w[i] = WeightView{TensorType::Q4_0, l.plain[i].data(), shape[i][0], shape[i][1], nullptr};
+        l.packed[i] = pack_for_matmul(l.w[i]);
+        if (!l.packed[i].empty()) l.w[i].packed = l.packed[i].data();
+      }
+  }
+  std::vector<float> x(static_cast<size_t>(kFf), 0.5f), q(kEmbd), k(kKv), v(kKv), o(kEmbd), gate(kFf), up(kFf), down(kEmbd);
+  size_t bytes = 0;
+  for (const Layer& l : layers)
+    for (int i = 0; i < 7; ++i) bytes += l.packed[i].empty() ? l.plain[i].size() : l.packed[i].size();
+  for (auto _ : state) {
+    for (const Layer& l : layers) {
+      const MatmulOut qkv[3] = {{&l.w[0], q.data()}, {&l.w[1], k.data()}, {&l.w[2], v.data()}};
+      matmul_shared_input(qkv, x.data(), 1);
+      matmul(l.w[3], x.data(), 1, o.data());
+      const MatmulOut gate_up[2] = {{&l.w[4], gate.data()}, {&l.w[5], up.data()}};
+      matmul_shared_input(gate_up, x.data(), 1);
+      matmul(l.w[6], x.data(), 1, down.data());
+    }
+    benchmark::DoNotOptimize(down.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
+  state.SetLabel(std::to_string(bytes >> 20) + " MiB in 88 products");
+}
+
 // The bandwidth probe's loop (bench/bandwidth.cpp) on a buffer as large as the q4_0 matrix.
 void bm_read(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
@@ -83,6 +132,7 @@ BENCHMARK(bm_read)->Name("read_stream")->Arg(1)->Arg(2)->UseRealTime()->Unit(ben
 BENCHMARK_CAPTURE(bm_decode, q4_0, TensorType::Q4_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_decode, q8_0, TensorType::Q8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_decode, q4_K, TensorType::Q4_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_decode_layers)->Name("decode_llama1b_layers/q4_0")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace bitdial
