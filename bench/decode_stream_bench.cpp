@@ -1,5 +1,5 @@
 // What limits decoding once the weights come from DRAM: one token times a matrix far larger than the
-// last-level cache (16384 x 8192, 75-140 MB), through matmul with its packed kernels and OpenMP
+// last-level cache (16384 x 8192, 75-140 MB; q4_0, q8_0, q4_K, q6_K), through matmul with its packed kernels and OpenMP
 // split, on 1 and 2 threads, next to a plain streaming read of a buffer of the same size on the
 // same threads. Bytes/s of weights for both, so the ratio is the share of the machine's read
 // bandwidth a decoding core reaches. And the products of one llama-1b token (22 layers of q/k/v as
@@ -30,8 +30,8 @@ struct Matrix {
 
 // Quantized once per type (tens of seconds for all types otherwise) and kept for the process.
 const Matrix& matrix(TensorType type) {
-  static Matrix m[3];
-  const int i = type == TensorType::Q4_0 ? 0 : type == TensorType::Q8_0 ? 1 : 2;
+  static Matrix m[4];
+  const int i = type == TensorType::Q4_0 ? 0 : type == TensorType::Q8_0 ? 1 : type == TensorType::Q4_K ? 2 : 3;
   if (m[i].plain.empty()) {
     std::mt19937 rng(11);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -132,6 +132,7 @@ BENCHMARK(bm_read)->Name("read_stream")->Arg(1)->Arg(2)->UseRealTime()->Unit(ben
 BENCHMARK_CAPTURE(bm_decode, q4_0, TensorType::Q4_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_decode, q8_0, TensorType::Q8_0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bm_decode, q4_K, TensorType::Q4_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bm_decode, q6_K, TensorType::Q6_K)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_decode_layers)->Name("decode_llama1b_layers/q4_0")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
