@@ -25,6 +25,19 @@ LlamaModel tiny_model(const test::TempDir& dir) {
   return LlamaModel::load(dir.file("m.gguf"));
 }
 
+// A short run on one thread with a 4 MiB bandwidth probe, one pass per probe.
+BenchOptions short_run(int64_t n_prompt, int64_t n_gen, int reps) {
+  BenchOptions o;
+  o.n_prompt = n_prompt;
+  o.n_gen = n_gen;
+  o.reps = reps;
+  o.threads = 1;
+  o.bandwidth_bytes = uint64_t{4} << 20;
+  o.bandwidth_passes = 1;
+  o.fma_peak_passes = 1;
+  return o;
+}
+
 TEST(RateStats, OddCountHasTheMiddleValueAsMedian) {
   const RateStats s = rate_stats({4.0, 1.0, 2.0});
   EXPECT_DOUBLE_EQ(s.median, 2.0);
@@ -68,15 +81,7 @@ TEST(Bench, FmaPeakPassIsPositive) {
 TEST(Bench, ComputeEfficiencyPairsEachPpRepetitionWithTheFmaPeakProbedBeforeIt) {
   test::TempDir dir;
   const LlamaModel m = tiny_model(dir);  // f16: its products run on FP32 FMA
-  BenchOptions o;
-  o.n_prompt = 8;
-  o.n_gen = 2;
-  o.reps = 3;
-  o.threads = 1;
-  o.bandwidth_bytes = uint64_t{4} << 20;
-  o.bandwidth_passes = 1;
-  o.fma_peak_passes = 1;
-  const BenchResult r = run_benchmark(m, o);
+  const BenchResult r = run_benchmark(m, short_run(8, 2, 3));
   EXPECT_DOUBLE_EQ(r.pp_flops_per_token, prompt_flops_per_token(m, 8));
   if (active_isa() != Isa::Avx2) {
     EXPECT_TRUE(r.pp_compute_efficiency_samples.empty());
@@ -101,13 +106,7 @@ TEST(Bench, QuantizedModelHasNoComputeEfficiency) {
   q8.type = TensorType::Q8_0;
   write_synth_model(dir.file("q.gguf"), make_synth_spec("", test::tiny_synth_shape(400)), synth_byte_vocab(400), q8);
   const LlamaModel m = LlamaModel::load(dir.file("q.gguf"));
-  BenchOptions o;
-  o.n_prompt = 4;
-  o.n_gen = 2;
-  o.reps = 1;
-  o.threads = 1;
-  o.bandwidth_bytes = uint64_t{4} << 20;
-  const BenchResult r = run_benchmark(m, o);
+  const BenchResult r = run_benchmark(m, short_run(4, 2, 1));
   EXPECT_EQ(r.type, "q8_0");
   EXPECT_TRUE(r.pp_fma_peak_flops_per_s.empty());
   EXPECT_TRUE(r.pp_compute_efficiency_samples.empty());
@@ -127,12 +126,7 @@ TEST(Bench, ZeroFmaPeakPassesIsRejected) {
 TEST(Bench, RunOnTinyModelGivesPositiveRatesAndBandwidth) {
   test::TempDir dir;
   const LlamaModel m = tiny_model(dir);
-  BenchOptions o;
-  o.n_prompt = 8;
-  o.n_gen = 4;
-  o.reps = 3;
-  o.threads = 1;
-  o.bandwidth_bytes = uint64_t{8} << 20;
+  BenchOptions o = short_run(8, 4, 3);
   o.bandwidth_passes = 2;
   const BenchResult r = run_benchmark(m, o);
   EXPECT_EQ(r.pp.samples.size(), 3u);
@@ -149,14 +143,7 @@ TEST(Bench, RunOnTinyModelGivesPositiveRatesAndBandwidth) {
 TEST(Bench, DecodeEfficiencyPairsEachTgRepetitionWithTheBandwidthProbedBeforeIt) {
   test::TempDir dir;
   const LlamaModel m = tiny_model(dir);
-  BenchOptions o;
-  o.n_prompt = 4;
-  o.n_gen = 4;
-  o.reps = 3;
-  o.threads = 1;
-  o.bandwidth_bytes = uint64_t{4} << 20;
-  o.bandwidth_passes = 1;
-  const BenchResult r = run_benchmark(m, o);
+  const BenchResult r = run_benchmark(m, short_run(4, 4, 3));
   ASSERT_EQ(r.tg_bandwidth_bytes_per_s.size(), 3u);
   ASSERT_EQ(r.decode_efficiency_samples.size(), 3u);
   std::vector<double> expected;
