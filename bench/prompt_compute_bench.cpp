@@ -5,7 +5,6 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
-#include <algorithm>
 #include <chrono>
 #include <random>
 #include <vector>
@@ -19,12 +18,6 @@ namespace bitdial {
 namespace {
 
 constexpr int64_t kRows = 5632, kCols = 2048, kTokens = 512;
-
-double best_fma_peak(int threads) {
-  double best = 0;
-  for (int p = 0; p < 3; ++p) best = std::max(best, fma_peak_pass(threads, kFmaPeakSteps));
-  return best;
-}
 
 void bm_fma_peak(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
@@ -45,7 +38,7 @@ void bm_matmul_f16(benchmark::State& state) {
   const WeightView view{TensorType::F16, w16.data(), kRows, kCols, nullptr};
   std::vector<float> y(static_cast<size_t>(kRows * kTokens));
   matmul(view, x.data(), kTokens, y.data());  // warm-up
-  const double peak = best_fma_peak(threads);
+  const double peak = fma_peak_best(threads, kFmaPeakSteps, 3);
   const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     matmul(view, x.data(), kTokens, y.data());

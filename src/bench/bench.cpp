@@ -170,11 +170,7 @@ BenchResult run_benchmark(const LlamaModel& model, const BenchOptions& opt) {
   const bool fma_bound = is_float_type(type) && active_isa() == Isa::Avx2;
   r.pp_flops_per_token = prompt_flops_per_token(model, opt.n_prompt);
   for (int i = 0; i < opt.reps; ++i) {
-    if (fma_bound) {
-      double best = 0;
-      for (int p = 0; p < opt.fma_peak_passes; ++p) best = std::max(best, fma_peak_pass(r.threads, kFmaPeakSteps));
-      r.pp_fma_peak_flops_per_s.push_back(best);
-    }
+    if (fma_bound) r.pp_fma_peak_flops_per_s.push_back(fma_peak_best(r.threads, kFmaPeakSteps, opt.fma_peak_passes));
     pp.push_back(time_prompt(session, prompt));
     if (fma_bound) {
       const double peak = r.pp_fma_peak_flops_per_s.back();

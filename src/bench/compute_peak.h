@@ -12,6 +12,9 @@ namespace bitdial {
 // chains on the active path -> FLOP/s of all threads together.
 double fma_peak_pass(int threads, int64_t steps);
 
+// The best of `passes` (>= 1) such passes: the peak on offer right now.
+double fma_peak_best(int threads, int64_t steps, int passes);
+
 // Steps per thread of the pass `bitdial bench` runs: 23 ms on the 2-core EPYC VM (10 FMAs per step,
 // two FMA units, 3.6 GHz).
 constexpr int64_t kFmaPeakSteps = int64_t{1} << 24;
